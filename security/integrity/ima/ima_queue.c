@@ -1,0 +1,469 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Copyright (C) 2005,2006,2007,2008 IBM Corporation
+ *
+ * Authors:
+ * Serge Hallyn <serue@us.ibm.com>
+ * Reiner Sailer <sailer@watson.ibm.com>
+ * Mimi Zohar <zohar@us.ibm.com>
+ *
+ * File: ima_queue.c
+ *       Implements queues that store template measurements and
+ *       maintains aggregate over the stored measurements
+ *       in the pre-configured TPM PCR (if available).
+ *       The measurement list is append-only, unless
+ *       CONFIG_IMA_STAGING lets user space delete records
+ *       it has saved.
+ */
+
+#include <linux/rculist.h>
+#include <linux/slab.h>
+#include "ima.h"
+
+#define AUDIT_CAUSE_LEN_MAX 32
+
+/* pre-allocated array of tpm_digest structures to extend a PCR */
+static struct tpm_digest *digests;
+
+/* binary_size of an empty list: only kexec needs the size */
+#define IMA_EMPTY_BINARY_SIZE	(IS_ENABLED(CONFIG_IMA_KEXEC) ? 0 : ULONG_MAX)
+
+#define IMA_MLIST_INIT(name) {					\
+	.head = LIST_HEAD_INIT(name.head),			\
+	.count = ATOMIC_LONG_INIT(0),				\
+	.binary_size = IMA_EMPTY_BINARY_SIZE,			\
+}
+
+struct ima_mlist ima_measurements = IMA_MLIST_INIT(ima_measurements);
+
+/* key: inode (before secure-hashing a file) */
+struct ima_h_table ima_htable = {
+	.violations = ATOMIC_LONG_INIT(0),
+	.queue[0 ... IMA_MEASURE_HTABLE_SIZE - 1] = HLIST_HEAD_INIT
+};
+
+/*
+ * The hash table that new records are added to.  Only staging with
+ * ima_flush_htable replaces it; changed with ima_extend_list_mutex held.
+ */
+static struct hlist_head *ima_htable_current = ima_htable.queue;
+
+/* mutex protects atomicity of extending measurement list
+ * and extending the TPM PCR aggregate. Since tpm_extend can take
+ * long (and the tpm driver uses a mutex), we can't use the spinlock.
+ */
+static DEFINE_MUTEX(ima_extend_list_mutex);
+
+/* lookup up the digest value in the hash table, and return the entry */
+static struct ima_queue_entry *ima_lookup_digest_in(struct hlist_head *table,
+						    u8 *digest_value, int pcr)
+{
+	struct ima_queue_entry *qe, *ret = NULL;
+	unsigned int key;
+	int rc;
+
+	key = ima_hash_key(digest_value);
+	rcu_read_lock();
+	hlist_for_each_entry_rcu(qe, &table[key], hnext) {
+		rc = memcmp(qe->entry->digests[ima_hash_algo_idx].digest,
+			    digest_value, hash_digest_size[ima_hash_algo]);
+		if ((rc == 0) && (qe->entry->pcr == pcr)) {
+			ret = qe;
+			break;
+		}
+	}
+	rcu_read_unlock();
+	return ret;
+}
+
+#ifdef CONFIG_IMA_STAGING
+static struct hlist_head *ima_htable_staged;
+#endif
+
+/* Called with ima_extend_list_mutex held. */
+static struct ima_queue_entry *ima_lookup_digest_entry(u8 *digest_value,
+						       int pcr)
+{
+	struct ima_queue_entry *qe;
+
+	qe = ima_lookup_digest_in(ima_htable_current, digest_value, pcr);
+#ifdef CONFIG_IMA_STAGING
+	if (!qe && ima_htable_staged)
+		qe = ima_lookup_digest_in(ima_htable_staged, digest_value, pcr);
+#endif
+	return qe;
+}
+
+/* Add serialized sizes; ULONG_MAX means not tracked or too large. */
+static unsigned long ima_binary_size_add(unsigned long size,
+					 unsigned long more)
+{
+	return (size < ULONG_MAX - more) ? size + more : ULONG_MAX;
+}
+
+/*
+ * Calculate the memory required for serializing a single
+ * binary_runtime_measurement list entry, which contains a
+ * couple of variable length fields (e.g template name and data).
+ */
+static int get_binary_runtime_size(struct ima_template_entry *entry)
+{
+	int size = 0;
+
+	size += sizeof(u32);	/* pcr */
+	size += TPM_DIGEST_SIZE;
+	size += sizeof(int);	/* template name size field */
+	size += strlen(entry->template_desc->name);
+	size += sizeof(entry->template_data_len);
+	size += entry->template_data_len;
+	return size;
+}
+
+/* ima_add_template_entry helper function:
+ * - Add template entry to the measurement list and hash table, for
+ *   all entries except those carried across kexec.
+ *
+ * (Called with ima_extend_list_mutex held.)
+ */
+static int ima_add_digest_entry(struct ima_template_entry *entry,
+				bool update_htable)
+{
+	struct ima_queue_entry *qe;
+	unsigned int key;
+
+	qe = kmalloc(sizeof(*qe), GFP_KERNEL);
+	if (qe == NULL) {
+		pr_err("OUT OF MEMORY ERROR creating queue entry\n");
+		return -ENOMEM;
+	}
+	qe->entry = entry;
+
+	INIT_LIST_HEAD(&qe->later);
+	list_add_tail_rcu(&qe->later, &ima_measurements.head);
+
+	atomic_long_inc(&ima_measurements.count);
+	if (update_htable) {
+		key = ima_hash_key(entry->digests[ima_hash_algo_idx].digest);
+		hlist_add_head_rcu(&qe->hnext, &ima_htable_current[key]);
+	} else {
+		INIT_HLIST_NODE(&qe->hnext);
+	}
+
+	if (ima_measurements.binary_size != ULONG_MAX)
+		ima_measurements.binary_size =
+			ima_binary_size_add(ima_measurements.binary_size,
+					    get_binary_runtime_size(entry));
+	return 0;
+}
+
+/*
+ * Return the amount of memory required for serializing the
+ * entire binary_runtime_measurement list, including the ima_kexec_hdr
+ * structure.
+ */
+unsigned long ima_get_binary_runtime_size(void)
+{
+	unsigned long binary_runtime_size = ima_measurements.binary_size;
+
+	if (binary_runtime_size >= (ULONG_MAX - sizeof(struct ima_kexec_hdr)))
+		return ULONG_MAX;
+	else
+		return binary_runtime_size + sizeof(struct ima_kexec_hdr);
+}
+
+static int ima_pcr_extend(struct tpm_digest *digests_arg, int pcr)
+{
+	int result = 0;
+
+	if (!ima_tpm_chip)
+		return result;
+
+	result = tpm_pcr_extend(ima_tpm_chip, pcr, digests_arg);
+	if (result != 0)
+		pr_err("Error Communicating to TPM chip, result: %d\n", result);
+	return result;
+}
+
+/*
+ * Add template entry to the measurement list and hash table, and
+ * extend the pcr.
+ *
+ * On systems which support carrying the IMA measurement list across
+ * kexec, maintain the total memory size required for serializing the
+ * binary_runtime_measurements.
+ */
+int ima_add_template_entry(struct ima_template_entry *entry, int violation,
+			   const char *op, struct inode *inode,
+			   const unsigned char *filename)
+{
+	u8 *digest = entry->digests[ima_hash_algo_idx].digest;
+	struct tpm_digest *digests_arg = entry->digests;
+	const char *audit_cause = "hash_added";
+	char tpm_audit_cause[AUDIT_CAUSE_LEN_MAX];
+	int audit_info = 1;
+	int result = 0, tpmresult = 0;
+
+	mutex_lock(&ima_extend_list_mutex);
+	if (!violation && !IS_ENABLED(CONFIG_IMA_DISABLE_HTABLE)) {
+		if (ima_lookup_digest_entry(digest, entry->pcr)) {
+			audit_cause = "hash_exists";
+			result = -EEXIST;
+			goto out;
+		}
+	}
+
+	result = ima_add_digest_entry(entry,
+				      !IS_ENABLED(CONFIG_IMA_DISABLE_HTABLE));
+	if (result < 0) {
+		audit_cause = "ENOMEM";
+		audit_info = 0;
+		goto out;
+	}
+
+	if (violation)		/* invalidate pcr */
+		digests_arg = digests;
+
+	tpmresult = ima_pcr_extend(digests_arg, entry->pcr);
+	if (tpmresult != 0) {
+		snprintf(tpm_audit_cause, AUDIT_CAUSE_LEN_MAX, "TPM_error(%d)",
+			 tpmresult);
+		audit_cause = tpm_audit_cause;
+		audit_info = 0;
+	}
+out:
+	mutex_unlock(&ima_extend_list_mutex);
+	integrity_audit_msg(AUDIT_INTEGRITY_PCR, inode, filename,
+			    op, audit_cause, result, audit_info);
+	return result;
+}
+
+int ima_restore_measurement_entry(struct ima_template_entry *entry)
+{
+	int result = 0;
+
+	mutex_lock(&ima_extend_list_mutex);
+	result = ima_add_digest_entry(entry, 0);
+	mutex_unlock(&ima_extend_list_mutex);
+	return result;
+}
+
+int __init ima_init_digests(void)
+{
+	u16 digest_size;
+	u16 crypto_id;
+	int i;
+
+	if (!ima_tpm_chip)
+		return 0;
+
+	digests = kcalloc(ima_tpm_chip->nr_allocated_banks, sizeof(*digests),
+			  GFP_NOFS);
+	if (!digests)
+		return -ENOMEM;
+
+	for (i = 0; i < ima_tpm_chip->nr_allocated_banks; i++) {
+		digests[i].alg_id = ima_tpm_chip->allocated_banks[i].alg_id;
+		digest_size = ima_tpm_chip->allocated_banks[i].digest_size;
+		crypto_id = ima_tpm_chip->allocated_banks[i].crypto_id;
+
+		/* for unmapped TPM algorithms digest is still a padded SHA1 */
+		if (crypto_id == HASH_ALGO__LAST)
+			digest_size = SHA1_DIGEST_SIZE;
+
+		memset(digests[i].digest, 0xff, digest_size);
+	}
+
+	return 0;
+}
+
+#ifdef CONFIG_IMA_STAGING
+/*
+ * Staging lets user space delete measurement records it has saved.
+ *
+ * Locking: appending a record takes only ima_extend_list_mutex, and
+ * staging holds it only for constant-time steps: swapping list heads,
+ * counters and hash tables.  Walking and freeing records happen without
+ * it.  ima_stage_mutex serializes the requests themselves, so that the
+ * staged list, ima_htable_staged and ima_htable_spare only change under
+ * a request that is not racing another one.
+ *
+ * RCU: records moved to another list keep their links, so a reader in
+ * the middle of a walk may end it at the head of the other list (see
+ * ima_is_measurement_list_head()); records taken off every list are
+ * freed only after a grace period.
+ */
+static DEFINE_MUTEX(ima_stage_mutex);
+
+struct ima_mlist ima_measurements_staged =
+	IMA_MLIST_INIT(ima_measurements_staged);
+
+/*
+ * With ima_flush_htable, deleting the staged records also forgets their
+ * template digests.  Staging then moves the hash table along with the
+ * records to ima_htable_staged, and new records go to an empty table,
+ * the spare.  Lookups search both tables until the staged records are
+ * deleted, so a record measured between staging and deletion is never
+ * measured twice.  Deletion frees the staged table's records; the empty
+ * table becomes the next spare.
+ */
+static bool ima_flush_htable __ro_after_init;
+static struct hlist_head ima_htable_spare_queue[IMA_MEASURE_HTABLE_SIZE];
+static struct hlist_head *ima_htable_spare = ima_htable_spare_queue;
+
+static int __init ima_flush_htable_setup(char *str)
+{
+	if (*str)
+		return 0;
+	ima_flush_htable = true;
+	return 1;
+}
+__setup("ima_flush_htable", ima_flush_htable_setup);
+
+/*
+ * Move every record of the non-empty list @src to the empty list @dst.
+ * A reader walking @src ends its walk at the head of @dst.
+ * Called with ima_extend_list_mutex held.
+ */
+static void ima_mlist_move(struct ima_mlist *dst, struct ima_mlist *src)
+{
+	struct list_head *first = src->head.next;
+	struct list_head *last = src->head.prev;
+
+	WRITE_ONCE(last->next, &dst->head);
+	first->prev = &dst->head;
+	dst->head.prev = last;
+	rcu_assign_pointer(list_next_rcu(&dst->head), first);
+	INIT_LIST_HEAD_RCU(&src->head);
+
+	atomic_long_set(&dst->count, atomic_long_read(&src->count));
+	atomic_long_set(&src->count, 0);
+	dst->binary_size = src->binary_size;
+	src->binary_size = IMA_EMPTY_BINARY_SIZE;
+}
+
+/*
+ * Take every record off the non-empty list @list and return the first
+ * one; *@count tells how many follow it.  The records keep their links,
+ * so a reader on one of them ends its walk at the head of @list.
+ * Called with ima_extend_list_mutex held.
+ */
+static struct list_head *ima_mlist_detach(struct ima_mlist *list,
+					  long *count)
+{
+	struct list_head *first = list->head.next;
+
+	*count = atomic_long_read(&list->count);
+	INIT_LIST_HEAD_RCU(&list->head);
+	atomic_long_set(&list->count, 0);
+	list->binary_size = IMA_EMPTY_BINARY_SIZE;
+	return first;
+}
+
+/* Free a record's template data: all but what the hash table needs. */
+static void ima_free_template_data(struct ima_template_entry *entry)
+{
+	int i;
+
+	for (i = 0; i < entry->template_desc->num_fields; i++) {
+		kfree(entry->template_data[i].data);
+		entry->template_data[i].data = NULL;
+		entry->template_data[i].len = 0;
+	}
+	entry->template_data_len = 0;
+}
+
+/*
+ * Free @count records starting at @first, taken off their list at least
+ * a grace period ago.  A record whose digest stays in the hash table
+ * keeps the part the table needs; with @unhashed the caller drops the
+ * whole table the records are in.
+ */
+static void ima_free_records(struct list_head *first, long count,
+			     bool unhashed)
+{
+	struct ima_queue_entry *qe;
+	struct list_head *p = first;
+
+	while (count--) {
+		qe = list_entry(p, struct ima_queue_entry, later);
+		p = p->next;
+		if (unhashed || hlist_unhashed(&qe->hnext)) {
+			ima_free_template_entry(qe->entry);
+			kfree(qe);
+		} else {
+			ima_free_template_data(qe->entry);
+		}
+		cond_resched();
+	}
+}
+
+/**
+ * ima_stage_measurements - move the current list to the staged list
+ *
+ * New records keep going to the now empty current list.
+ *
+ * Return: 0, -EEXIST if records are staged already, -ENOENT if the
+ * current list is empty.
+ */
+int ima_stage_measurements(void)
+{
+	struct ima_mlist *staged = &ima_measurements_staged;
+	int ret = 0;
+
+	mutex_lock(&ima_stage_mutex);
+	mutex_lock(&ima_extend_list_mutex);
+	if (!list_empty(&staged->head)) {
+		ret = -EEXIST;
+	} else if (list_empty(&ima_measurements.head)) {
+		ret = -ENOENT;
+	} else {
+		ima_mlist_move(staged, &ima_measurements);
+		if (ima_flush_htable) {
+			ima_htable_staged = ima_htable_current;
+			ima_htable_current = ima_htable_spare;
+			ima_htable_spare = NULL;
+		}
+	}
+	mutex_unlock(&ima_extend_list_mutex);
+	mutex_unlock(&ima_stage_mutex);
+	return ret;
+}
+
+/**
+ * ima_delete_staged_measurements - delete the staged records
+ *
+ * Their template digests stay in the hash table unless ima_flush_htable
+ * is set.
+ *
+ * Return: 0, or -ENOENT if nothing is staged.
+ */
+int ima_delete_staged_measurements(void)
+{
+	struct hlist_head *table;
+	struct list_head *first;
+	long count;
+	int i;
+
+	mutex_lock(&ima_stage_mutex);
+	mutex_lock(&ima_extend_list_mutex);
+	if (list_empty(&ima_measurements_staged.head)) {
+		mutex_unlock(&ima_extend_list_mutex);
+		mutex_unlock(&ima_stage_mutex);
+		return -ENOENT;
+	}
+	first = ima_mlist_detach(&ima_measurements_staged, &count);
+	table = ima_htable_staged;
+	ima_htable_staged = NULL;
+	mutex_unlock(&ima_extend_list_mutex);
+
+	synchronize_rcu();
+	ima_free_records(first, count, ima_flush_htable);
+	if (table) {
+		for (i = 0; i < IMA_MEASURE_HTABLE_SIZE; i++)
+			INIT_HLIST_HEAD(&table[i]);
+		ima_htable_spare = table;
+	}
+	mutex_unlock(&ima_stage_mutex);
+	return 0;
+}
+#endif /* CONFIG_IMA_STAGING */
