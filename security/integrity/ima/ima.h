@@ -141,6 +141,7 @@ extern struct ima_mlist ima_measurements_staged;
 
 int ima_stage_measurements(void);
 int ima_delete_staged_measurements(void);
+int ima_delete_measurements(unsigned long n);
 #endif
 
 /* Does a walk of a measurement list that reached @p end there? */

@@ -213,7 +213,18 @@ static ssize_t ima_write_request(struct file *file, const char __user *buf,
 /* Requests to the original files: N, delete the N oldest records. */
 static int ima_measurements_request(const char *request)
 {
-	return -EINVAL;
+	unsigned long n;
+	int ret;
+
+	/* decimal digits only: kstrtoul() would take a leading '+' */
+	if (!isdigit(request[0]))
+		return -EINVAL;
+	ret = kstrtoul(request, 10, &n);
+	if (ret)
+		return ret;
+	if (!n)
+		return -EINVAL;
+	return ima_delete_measurements(n);
 }
 
 static ssize_t ima_measurements_write(struct file *file, const char __user *buf,

@@ -359,6 +359,64 @@ static struct list_head *ima_mlist_detach(struct ima_mlist *list,
 	return first;
 }
 
+/*
+ * Return the @n-th record of @list, 1 <= @n <= its count, and add the
+ * serialized size of the records up to it to *@size.  Called without
+ * ima_extend_list_mutex, by a request that keeps other requests off
+ * @list: appending records does not touch it.
+ */
+static struct list_head *ima_mlist_nth(struct ima_mlist *list,
+				       unsigned long n, unsigned long *size)
+{
+	struct list_head *p = &list->head;
+	struct ima_queue_entry *qe;
+
+	while (n--) {
+		p = p->next;
+		qe = list_entry(p, struct ima_queue_entry, later);
+		*size = ima_binary_size_add(*size,
+					    get_binary_runtime_size(qe->entry));
+		cond_resched();
+	}
+	return p;
+}
+
+/*
+ * Cut the records up to @nth, the @n-th, off the front of @src, move the
+ * rest of @src in front of the records of @dst, and return the first cut
+ * record.  @size is the serialized size of the cut records.  A reader on
+ * a cut record walks on into the rest, now on @dst.
+ * Called with ima_extend_list_mutex held.
+ */
+static struct list_head *ima_mlist_cut_front(struct ima_mlist *src,
+					     struct list_head *nth, long n,
+					     unsigned long size,
+					     struct ima_mlist *dst)
+{
+	struct list_head *first = src->head.next;
+	struct list_head *rest = nth->next;
+	struct list_head *last = src->head.prev;
+	unsigned long rest_size = src->binary_size;
+
+	if (rest_size != ULONG_MAX)
+		rest_size -= size;
+
+	if (rest != &src->head) {
+		WRITE_ONCE(last->next, dst->head.next);
+		dst->head.next->prev = last;
+		rest->prev = &dst->head;
+		rcu_assign_pointer(list_next_rcu(&dst->head), rest);
+		atomic_long_add(atomic_long_read(&src->count) - n, &dst->count);
+		dst->binary_size = ima_binary_size_add(dst->binary_size,
+						       rest_size);
+	}
+
+	INIT_LIST_HEAD_RCU(&src->head);
+	atomic_long_set(&src->count, 0);
+	src->binary_size = IMA_EMPTY_BINARY_SIZE;
+	return first;
+}
+
 /* Free a record's template data: all but what the hash table needs. */
 static void ima_free_template_data(struct ima_template_entry *entry)
 {
@@ -465,5 +523,52 @@ int ima_delete_staged_measurements(void)
 	}
 	mutex_unlock(&ima_stage_mutex);
 	return 0;
+}
+
+/**
+ * ima_delete_measurements - delete the @n oldest records of the current list
+ * @n: how many records to delete, at least 1
+ *
+ * The list is staged under ima_extend_list_mutex, walked to the @n-th
+ * record without it, and the rest spliced back in front of the records
+ * appended meanwhile; the lock is held for constant time only.
+ *
+ * Return: 0, -EINVAL if ima_flush_htable is set (the records' digests
+ * would have to leave the hash table one by one), -EEXIST if records are
+ * staged, -ENOENT if the current list holds fewer than @n records.
+ */
+int ima_delete_measurements(unsigned long n)
+{
+	struct ima_mlist *staged = &ima_measurements_staged;
+	struct list_head *first, *nth;
+	unsigned long size = 0;
+	int ret = 0;
+
+	if (ima_flush_htable)
+		return -EINVAL;
+
+	mutex_lock(&ima_stage_mutex);
+	mutex_lock(&ima_extend_list_mutex);
+	if (!list_empty(&staged->head))
+		ret = -EEXIST;
+	else if ((unsigned long)atomic_long_read(&ima_measurements.count) < n)
+		ret = -ENOENT;
+	else
+		ima_mlist_move(staged, &ima_measurements);
+	mutex_unlock(&ima_extend_list_mutex);
+	if (ret)
+		goto out;
+
+	nth = ima_mlist_nth(staged, n, &size);
+
+	mutex_lock(&ima_extend_list_mutex);
+	first = ima_mlist_cut_front(staged, nth, n, size, &ima_measurements);
+	mutex_unlock(&ima_extend_list_mutex);
+
+	synchronize_rcu();
+	ima_free_records(first, n, false);
+out:
+	mutex_unlock(&ima_stage_mutex);
+	return ret;
 }
 #endif /* CONFIG_IMA_STAGING */
