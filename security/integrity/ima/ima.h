@@ -142,6 +142,12 @@ extern struct ima_mlist ima_measurements_staged;
 int ima_stage_measurements(void);
 int ima_delete_staged_measurements(void);
 int ima_delete_measurements(unsigned long n);
+int __init ima_init_staging(void);
+#else
+static inline int ima_init_staging(void)
+{
+	return 0;
+}
 #endif
 
 /* Does a walk of a measurement list that reached @p end there? */

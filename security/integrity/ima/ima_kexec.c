@@ -59,10 +59,26 @@ out:
 	return 0;
 }
 
+/*
+ * Append the records of @list to the kexec buffer.  Measurement is
+ * suspended by now, so the lists no longer change.
+ */
+static int ima_dump_mlist(struct ima_mlist *list, struct ima_kexec_hdr *khdr)
+{
+	struct ima_queue_entry *qe;
+
+	list_for_each_entry_rcu(qe, &list->head, later, true) {
+		if (ima_kexec_file.count >= ima_kexec_file.size)
+			return -EINVAL;
+		khdr->count++;
+		ima_measurements_show(&ima_kexec_file, qe);
+	}
+	return 0;
+}
+
 static int ima_dump_measurement_list(unsigned long *buffer_size, void **buffer,
 				     unsigned long segment_size)
 {
-	struct ima_queue_entry *qe;
 	struct ima_kexec_hdr khdr;
 	int ret = 0;
 
@@ -74,16 +90,12 @@ static int ima_dump_measurement_list(unsigned long *buffer_size, void **buffer,
 
 	memset(&khdr, 0, sizeof(khdr));
 	khdr.version = 1;
-	/* This is an append-only list, no need to hold the RCU read lock */
-	list_for_each_entry_rcu(qe, &ima_measurements.head, later, true) {
-		if (ima_kexec_file.count < ima_kexec_file.size) {
-			khdr.count++;
-			ima_measurements_show(&ima_kexec_file, qe);
-		} else {
-			ret = -EINVAL;
-			break;
-		}
-	}
+	/* Staged records are older than the current ones: they go first. */
+#ifdef CONFIG_IMA_STAGING
+	ret = ima_dump_mlist(&ima_measurements_staged, &khdr);
+#endif
+	if (!ret)
+		ret = ima_dump_mlist(&ima_measurements, &khdr);
 
 	/*
 	 * fill in reserved space with some buffer details

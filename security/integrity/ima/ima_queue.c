@@ -17,6 +17,7 @@
  */
 
 #include <linux/rculist.h>
+#include <linux/reboot.h>
 #include <linux/slab.h>
 #include "ima.h"
 
@@ -94,6 +95,26 @@ static struct ima_queue_entry *ima_lookup_digest_entry(u8 *digest_value,
 	return qe;
 }
 
+#ifdef CONFIG_IMA_STAGING
+/*
+ * Set when a reboot or kexec begins, before the measurement lists are
+ * copied for the next kernel: from then on no record is added and the PCR
+ * is not extended, so the copy holds every record the PCR covers.
+ * Protected by ima_extend_list_mutex.
+ */
+static bool ima_suspended;
+
+static bool ima_measurements_suspended(void)
+{
+	return ima_suspended;
+}
+#else
+static bool ima_measurements_suspended(void)
+{
+	return false;
+}
+#endif
+
 /* Add serialized sizes; ULONG_MAX means not tracked or too large. */
 static unsigned long ima_binary_size_add(unsigned long size,
 					 unsigned long more)
@@ -165,6 +186,11 @@ unsigned long ima_get_binary_runtime_size(void)
 {
 	unsigned long binary_runtime_size = ima_measurements.binary_size;
 
+#ifdef CONFIG_IMA_STAGING
+	binary_runtime_size = ima_binary_size_add(binary_runtime_size,
+						  ima_measurements_staged.binary_size);
+#endif
+
 	if (binary_runtime_size >= (ULONG_MAX - sizeof(struct ima_kexec_hdr)))
 		return ULONG_MAX;
 	else
@@ -204,6 +230,13 @@ int ima_add_template_entry(struct ima_template_entry *entry, int violation,
 	int result = 0, tpmresult = 0;
 
 	mutex_lock(&ima_extend_list_mutex);
+	if (ima_measurements_suspended()) {
+		audit_cause = "measurement_suspended";
+		audit_info = 0;
+		result = -EBUSY;
+		goto out;
+	}
+
 	if (!violation && !IS_ENABLED(CONFIG_IMA_DISABLE_HTABLE)) {
 		if (ima_lookup_digest_entry(digest, entry->pcr)) {
 			audit_cause = "hash_exists";
@@ -309,6 +342,26 @@ struct ima_mlist ima_measurements_staged =
 static bool ima_flush_htable __ro_after_init;
 static struct hlist_head ima_htable_spare_queue[IMA_MEASURE_HTABLE_SIZE];
 static struct hlist_head *ima_htable_spare = ima_htable_spare_queue;
+
+static int ima_suspend_measurements(struct notifier_block *nb,
+				    unsigned long action, void *data)
+{
+	mutex_lock(&ima_extend_list_mutex);
+	ima_suspended = true;
+	mutex_unlock(&ima_extend_list_mutex);
+	return NOTIFY_DONE;
+}
+
+/* Runs before any other reboot notifier, the kexec list copy included. */
+static struct notifier_block ima_suspend_nb = {
+	.notifier_call = ima_suspend_measurements,
+	.priority = INT_MAX,
+};
+
+int __init ima_init_staging(void)
+{
+	return register_reboot_notifier(&ima_suspend_nb);
+}
 
 static int __init ima_flush_htable_setup(char *str)
 {
@@ -461,7 +514,7 @@ static void ima_free_records(struct list_head *first, long count,
  * New records keep going to the now empty current list.
  *
  * Return: 0, -EEXIST if records are staged already, -ENOENT if the
- * current list is empty.
+ * current list is empty, -EACCES once a reboot or kexec began.
  */
 int ima_stage_measurements(void)
 {
@@ -470,7 +523,9 @@ int ima_stage_measurements(void)
 
 	mutex_lock(&ima_stage_mutex);
 	mutex_lock(&ima_extend_list_mutex);
-	if (!list_empty(&staged->head)) {
+	if (ima_suspended) {
+		ret = -EACCES;
+	} else if (!list_empty(&staged->head)) {
 		ret = -EEXIST;
 	} else if (list_empty(&ima_measurements.head)) {
 		ret = -ENOENT;
@@ -493,7 +548,8 @@ int ima_stage_measurements(void)
  * Their template digests stay in the hash table unless ima_flush_htable
  * is set.
  *
- * Return: 0, or -ENOENT if nothing is staged.
+ * Return: 0, -ENOENT if nothing is staged, -ESTALE once a reboot or kexec
+ * began: the records go to the next kernel.
  */
 int ima_delete_staged_measurements(void)
 {
@@ -504,10 +560,10 @@ int ima_delete_staged_measurements(void)
 
 	mutex_lock(&ima_stage_mutex);
 	mutex_lock(&ima_extend_list_mutex);
-	if (list_empty(&ima_measurements_staged.head)) {
+	if (ima_suspended || list_empty(&ima_measurements_staged.head)) {
 		mutex_unlock(&ima_extend_list_mutex);
 		mutex_unlock(&ima_stage_mutex);
-		return -ENOENT;
+		return ima_suspended ? -ESTALE : -ENOENT;
 	}
 	first = ima_mlist_detach(&ima_measurements_staged, &count);
 	table = ima_htable_staged;
@@ -535,7 +591,10 @@ int ima_delete_staged_measurements(void)
  *
  * Return: 0, -EINVAL if ima_flush_htable is set (the records' digests
  * would have to leave the hash table one by one), -EEXIST if records are
- * staged, -ENOENT if the current list holds fewer than @n records.
+ * staged, -ENOENT if the current list holds fewer than @n records, -ESTALE
+ * once a reboot or kexec began.  A request that meets the reboot after
+ * staging leaves the records staged: the staged list goes to the next
+ * kernel first, so the order of the records is kept.
  */
 int ima_delete_measurements(unsigned long n)
 {
@@ -549,7 +608,9 @@ int ima_delete_measurements(unsigned long n)
 
 	mutex_lock(&ima_stage_mutex);
 	mutex_lock(&ima_extend_list_mutex);
-	if (!list_empty(&staged->head))
+	if (ima_suspended)
+		ret = -ESTALE;
+	else if (!list_empty(&staged->head))
 		ret = -EEXIST;
 	else if ((unsigned long)atomic_long_read(&ima_measurements.count) < n)
 		ret = -ENOENT;
@@ -562,6 +623,11 @@ int ima_delete_measurements(unsigned long n)
 	nth = ima_mlist_nth(staged, n, &size);
 
 	mutex_lock(&ima_extend_list_mutex);
+	if (ima_suspended) {
+		mutex_unlock(&ima_extend_list_mutex);
+		ret = -ESTALE;
+		goto out;
+	}
 	first = ima_mlist_cut_front(staged, nth, n, size, &ima_measurements);
 	mutex_unlock(&ima_extend_list_mutex);
 
