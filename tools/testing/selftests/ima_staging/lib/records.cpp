@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "lib/records.h"
+
+#include <algorithm>
+#include <charconv>
+#include <utility>
+
+namespace ima {
+
+/* IMA_EVENT_NAME_LEN_MAX + 1: the "ima" template hashes its name padded to it. */
+static constexpr std::size_t kImaTemplateNameField = 256;
+/* The digest of the "ima" template is a fixed 20-byte field. */
+static constexpr std::size_t kImaTemplateDigestSize = 20;
+/* MAX_TEMPLATE_NAME_LEN of ima_template.c. */
+static constexpr std::uint32_t kMaxTemplateNameLen = 255;
+
+namespace {
+
+/* Bounds-checked reading of a byte buffer, naming the offset on errors. */
+class ByteReader {
+public:
+	ByteReader(ByteView data, std::string context)
+		: data_(data), context_(std::move(context))
+	{
+	}
+
+	bool at_end() const { return offset_ == data_.size(); }
+	std::size_t offset() const { return offset_; }
+	/* The bytes consumed since offset @start. */
+	ByteView since(std::size_t start) const { return data_.subspan(start, offset_ - start); }
+	void set_context(std::string context) { context_ = std::move(context); }
+
+	std::uint32_t read_le32(const char *what)
+	{
+		ByteView bytes = take(4, what);
+		return load_le32(bytes, 0);
+	}
+
+	ByteView take(std::size_t size, const char *what)
+	{
+		if (size > data_.size() - offset_)
+			fail(std::string("truncated ") + what + ": needs " +
+			     std::to_string(size) + " bytes, " +
+			     std::to_string(data_.size() - offset_) + " left");
+		ByteView bytes = data_.subspan(offset_, size);
+		offset_ += size;
+		return bytes;
+	}
+
+	[[noreturn]] void fail(const std::string &message) const
+	{
+		throw ParseError(context_ + " at offset " + std::to_string(offset_) +
+				 ": " + message);
+	}
+
+private:
+	ByteView data_;
+	std::string context_;
+	std::size_t offset_ = 0;
+};
+
+} // namespace
+
+static std::string to_string(ByteView bytes)
+{
+	return std::string(bytes.begin(), bytes.end());
+}
+
+Bytes encode_ima_ng_template_data(const ImaNgEvent &event)
+{
+	Bytes digest_field = to_bytes(event.digest_algo + ":");
+	digest_field.push_back(0);
+	append(digest_field, event.file_digest);
+
+	Bytes name_field = to_bytes(event.file_name);
+	name_field.push_back(0);
+
+	Bytes data;
+	append_le32(data, static_cast<std::uint32_t>(digest_field.size()));
+	append(data, digest_field);
+	append_le32(data, static_cast<std::uint32_t>(name_field.size()));
+	append(data, name_field);
+	return data;
+}
+
+ImaNgEvent decode_ima_ng_template_data(ByteView data)
+{
+	ByteReader reader(data, "ima-ng template data");
+	ImaNgEvent event;
+
+	ByteView digest_field = reader.take(reader.read_le32("d-ng length"), "d-ng field");
+	std::string digest_text = to_string(digest_field);
+	std::size_t nul = digest_text.find('\0');
+	if (nul == std::string::npos || nul == 0 || digest_text[nul - 1] != ':')
+		reader.fail("d-ng field does not start with \"<algo>:\\0\"");
+	event.digest_algo = digest_text.substr(0, nul - 1);
+	event.file_digest.assign(digest_field.begin() + nul + 1, digest_field.end());
+
+	ByteView name_field = reader.take(reader.read_le32("n-ng length"), "n-ng field");
+	if (name_field.empty() || name_field.back() != 0)
+		reader.fail("n-ng field is not NUL-terminated");
+	event.file_name = to_string(name_field.first(name_field.size() - 1));
+
+	if (!reader.at_end())
+		reader.fail("unexpected bytes after the n-ng field");
+	return event;
+}
+
+Record make_ima_ng_record(const ImaNgEvent &event, HashAlgo template_hash, std::uint32_t pcr)
+{
+	Record record;
+
+	record.pcr = pcr;
+	record.template_name = kImaNgTemplate;
+	record.template_data = encode_ima_ng_template_data(event);
+	record.template_digest = hash(template_hash, record.template_data);
+	record.ima_ng = event;
+	return record;
+}
+
+Record make_ima_ng_violation(std::string_view digest_algo, std::string_view file_name,
+			     HashAlgo template_hash, std::uint32_t pcr)
+{
+	std::optional<std::size_t> size = digest_size_by_name(digest_algo);
+	if (!size)
+		throw std::invalid_argument("unknown digest algorithm " + std::string(digest_algo));
+
+	ImaNgEvent event{std::string(digest_algo), Bytes(*size, 0), std::string(file_name)};
+	Record record = make_ima_ng_record(event, template_hash, pcr);
+	record.template_digest.assign(digest_size(template_hash), 0);
+	return record;
+}
+
+static Record parse_binary_record(ByteReader &reader, std::size_t digest_size)
+{
+	Record record;
+
+	record.pcr = reader.read_le32("pcr");
+	ByteView digest = reader.take(digest_size, "template digest");
+	record.template_digest.assign(digest.begin(), digest.end());
+
+	std::uint32_t name_len = reader.read_le32("template name length");
+	if (name_len == 0 || name_len > kMaxTemplateNameLen)
+		reader.fail("bad template name length " + std::to_string(name_len));
+	record.template_name = to_string(reader.take(name_len, "template name"));
+
+	if (record.template_name == kImaTemplate) {
+		/* No data length: a 20-byte digest and a length-prefixed name. */
+		std::size_t start = reader.offset();
+		reader.take(kImaTemplateDigestSize, "ima template digest");
+		reader.take(reader.read_le32("ima template name length"), "ima template name");
+		ByteView data = reader.since(start);
+		record.template_data.assign(data.begin(), data.end());
+		return record;
+	}
+
+	ByteView data = reader.take(reader.read_le32("template data length"), "template data");
+	record.template_data.assign(data.begin(), data.end());
+	if (record.template_name == kImaNgTemplate) {
+		try {
+			record.ima_ng = decode_ima_ng_template_data(data);
+		} catch (const ParseError &e) {
+			reader.fail(e.what());
+		}
+	}
+	return record;
+}
+
+std::vector<Record> parse_binary_list(ByteView data, std::size_t digest_size)
+{
+	ByteReader reader(data, "binary list");
+	std::vector<Record> records;
+
+	while (!reader.at_end()) {
+		reader.set_context("binary list record " + std::to_string(records.size()));
+		records.push_back(parse_binary_record(reader, digest_size));
+	}
+	return records;
+}
+
+/* Splits at single spaces, as the kernel joins the fields. */
+static std::vector<std::string_view> split_fields(std::string_view line)
+{
+	std::vector<std::string_view> fields;
+
+	for (;;) {
+		std::size_t space = line.find(' ');
+		fields.push_back(line.substr(0, space));
+		if (space == std::string_view::npos)
+			return fields;
+		line.remove_prefix(space + 1);
+	}
+}
+
+static Record parse_ascii_record(std::string_view line)
+{
+	/* "%2d" right-aligns one-digit PCR numbers with a space. */
+	line.remove_prefix(std::min(line.find_first_not_of(' '), line.size()));
+	std::vector<std::string_view> fields = split_fields(line);
+	if (fields.size() < 3)
+		throw ParseError("too few fields");
+
+	Record record;
+	auto [end, error] = std::from_chars(fields[0].data(), fields[0].data() + fields[0].size(),
+					    record.pcr);
+	if (error != std::errc() || end != fields[0].data() + fields[0].size())
+		throw ParseError("bad PCR number '" + std::string(fields[0]) + "'");
+	try {
+		record.template_digest = from_hex(fields[1]);
+	} catch (const std::invalid_argument &e) {
+		throw ParseError(std::string("template digest: ") + e.what());
+	}
+	record.template_name = fields[2];
+	if (record.template_name != kImaNgTemplate)
+		throw ParseError("template '" + record.template_name + "' is not supported");
+	if (fields.size() != 5)
+		throw ParseError("an ima-ng record has 5 fields, not " +
+				 std::to_string(fields.size()));
+
+	std::string_view digest_field = fields[3];
+	std::size_t colon = digest_field.rfind(':');
+	if (colon == std::string_view::npos || colon == 0)
+		throw ParseError("d-ng field without \"<algo>:\"");
+
+	ImaNgEvent event;
+	event.digest_algo = digest_field.substr(0, colon);
+	try {
+		event.file_digest = from_hex(digest_field.substr(colon + 1));
+	} catch (const std::invalid_argument &e) {
+		throw ParseError(std::string("file digest: ") + e.what());
+	}
+	event.file_name = fields[4];
+	record.template_data = encode_ima_ng_template_data(event);
+	record.ima_ng = std::move(event);
+	return record;
+}
+
+std::vector<Record> parse_ascii_list(std::string_view text)
+{
+	std::vector<Record> records;
+
+	while (!text.empty()) {
+		std::size_t newline = text.find('\n');
+		if (newline == std::string_view::npos)
+			throw ParseError("ascii list line " + std::to_string(records.size() + 1) +
+					 ": missing newline");
+		try {
+			records.push_back(parse_ascii_record(text.substr(0, newline)));
+		} catch (const ParseError &e) {
+			throw ParseError("ascii list line " + std::to_string(records.size() + 1) +
+					 ": " + e.what());
+		}
+		text.remove_prefix(newline + 1);
+	}
+	return records;
+}
+
+void append_binary_record(Bytes &out, const Record &record)
+{
+	append_le32(out, record.pcr);
+	append(out, record.template_digest);
+	append_le32(out, static_cast<std::uint32_t>(record.template_name.size()));
+	append(out, as_bytes(record.template_name));
+	if (record.template_name != kImaTemplate)
+		append_le32(out, static_cast<std::uint32_t>(record.template_data.size()));
+	append(out, record.template_data);
+}
+
+Bytes serialize_binary_list(const std::vector<Record> &records)
+{
+	Bytes out;
+
+	for (const Record &record : records)
+		append_binary_record(out, record);
+	return out;
+}
+
+std::string format_ascii_record(const Record &record)
+{
+	if (!record.ima_ng)
+		throw std::invalid_argument("ascii format of template '" +
+					    record.template_name + "' is not supported");
+	const ImaNgEvent &event = *record.ima_ng;
+	std::string pcr = std::to_string(record.pcr);
+
+	return std::string(pcr.size() < 2 ? 2 - pcr.size() : 0, ' ') + pcr + " " +
+	       to_hex(record.template_digest) + " " + record.template_name + " " +
+	       event.digest_algo + ":" + to_hex(event.file_digest) + " " + event.file_name + "\n";
+}
+
+std::ostream &operator<<(std::ostream &out, const Record &record)
+{
+	if (record.ima_ng) {
+		std::string line = format_ascii_record(record);
+		return out << line.substr(0, line.size() - 1);
+	}
+	return out << record.pcr << " " << to_hex(record.template_digest) << " "
+		   << record.template_name << " (" << record.template_data.size()
+		   << " bytes of template data)";
+}
+
+/* The bytes IMA hashes into the template digest (ima_calc_field_array_hash). */
+static Bytes template_hash_input(const Record &record)
+{
+	if (record.template_name != kImaTemplate)
+		return record.template_data;
+
+	/* "ima": the 20-byte digest, then the name zero-padded to 256 bytes. */
+	ByteReader reader(record.template_data, "ima template data");
+	Bytes input;
+	append(input, reader.take(kImaTemplateDigestSize, "digest"));
+	ByteView name = reader.take(reader.read_le32("name length"), "name");
+	if (name.size() >= kImaTemplateNameField)
+		reader.fail("name too long");
+	append(input, name);
+	input.resize(kImaTemplateDigestSize + kImaTemplateNameField, 0);
+	return input;
+}
+
+bool template_digest_matches(const Record &record, HashAlgo algo)
+{
+	if (record.template_digest.size() != digest_size(algo))
+		return false;
+	if (record.is_violation())
+		return true;
+	return hash(algo, template_hash_input(record)) == record.template_digest;
+}
+
+Record with_template_digest(const Record &record, HashAlgo algo)
+{
+	Record converted = record;
+
+	if (record.is_violation())
+		converted.template_digest.assign(digest_size(algo), 0);
+	else
+		converted.template_digest = hash(algo, template_hash_input(record));
+	return converted;
+}
+
+} // namespace ima

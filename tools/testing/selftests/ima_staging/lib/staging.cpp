@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "lib/staging.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <fcntl.h>
+#include <stdexcept>
+#include <system_error>
+#include <unistd.h>
+
+#include "lib/evmctl.h"
+#include "lib/hash.h"
+#include "lib/ima_fs.h"
+#include "lib/replay.h"
+#include "lib/snapshot.h"
+#include "lib/tpm.h"
+
+namespace ima {
+
+std::string staged_request_file()
+{
+	return list_file_name(ListFormat::binary, "sha1", true);
+}
+
+std::string original_request_file()
+{
+	return list_file_name(ListFormat::binary, "sha1", false);
+}
+
+int write_request(int fd, std::string_view request)
+{
+	ssize_t written = try_write(fd, request);
+
+	if (written < 0)
+		return static_cast<int>(-written);
+	if (static_cast<std::size_t>(written) != request.size())
+		throw std::runtime_error("request accepted in part: " + std::to_string(written) +
+					 " of " + std::to_string(request.size()) + " bytes");
+	return 0;
+}
+
+int send_request(std::string_view file_name, std::string_view request)
+{
+	UniqueFd fd = open_or_throw(ima_path(file_name), O_WRONLY);
+
+	return write_request(fd.get(), request);
+}
+
+const std::vector<std::string> &list_algos()
+{
+	static const std::vector<std::string> algos = stock_list_algos(tpm_pcr_banks());
+
+	return algos;
+}
+
+static std::size_t count_records(std::string_view algo, const Bytes &list)
+{
+	std::optional<std::size_t> size = digest_size_by_name(algo);
+
+	if (!size)
+		throw std::invalid_argument("unknown digest size of " + std::string(algo));
+	return parse_binary_list(list, *size).size();
+}
+
+std::size_t ListState::current_records() const
+{
+	return count_records("sha1", current.at("sha1"));
+}
+
+std::size_t ListState::staged_records() const
+{
+	return count_records("sha1", staged.at("sha1"));
+}
+
+ListState capture_lists()
+{
+	ListState state;
+
+	for (const std::string &algo : list_algos()) {
+		state.current[algo] = read_binary_list_bytes(algo, false);
+		state.staged[algo] = read_binary_list_bytes(algo, true);
+	}
+	state.current_ascii = read_text_file(ima_path(list_file_name(ListFormat::ascii, "sha1")));
+	state.staged_ascii =
+		read_text_file(ima_path(list_file_name(ListFormat::ascii, "sha1", true)));
+	state.count = read_measurement_count();
+	return state;
+}
+
+std::string describe_difference(const ListState &before, const ListState &after)
+{
+	std::string text;
+
+	if (before.count != after.count)
+		text += "count " + std::to_string(before.count) + " -> " +
+			std::to_string(after.count) + "; ";
+	for (const auto &[algo, bytes] : before.current)
+		if (after.current.at(algo) != bytes)
+			text += "current " + algo + " list changed; ";
+	for (const auto &[algo, bytes] : before.staged)
+		if (after.staged.at(algo) != bytes)
+			text += "staged " + algo + " list changed; ";
+	if (before.current_ascii != after.current_ascii)
+		text += "current ascii list changed; ";
+	if (before.staged_ascii != after.staged_ascii)
+		text += "staged ascii list changed; ";
+	return text.empty() ? "no difference" : text;
+}
+
+void SavedStore::append(const std::map<std::string, Bytes, std::less<>> &group)
+{
+	for (const auto &[algo, bytes] : group)
+		ima::append(lists_[algo], bytes);
+	records_ += count_records("sha1", group.at("sha1"));
+}
+
+const Bytes &SavedStore::saved(std::string_view algo) const
+{
+	static const Bytes empty;
+	auto found = lists_.find(algo);
+
+	return found == lists_.end() ? empty : found->second;
+}
+
+SavedStore &saved_store()
+{
+	static SavedStore store;
+
+	return store;
+}
+
+std::map<std::string, Bytes, std::less<>> read_staged_lists()
+{
+	std::map<std::string, Bytes, std::less<>> lists;
+
+	for (const std::string &algo : list_algos())
+		lists[algo] = read_binary_list_bytes(algo, true);
+	return lists;
+}
+
+static void request_or_throw(int fd, std::string_view request)
+{
+	int error = write_request(fd, request);
+
+	if (error)
+		throw std::system_error(error, std::generic_category(),
+					"request " + std::string(request.substr(0, 1)));
+}
+
+void stage_save_delete(int fd, const std::function<void()> &between)
+{
+	request_or_throw(fd, "A\n");
+	if (between)
+		between();
+	saved_store().append(read_staged_lists());
+	request_or_throw(fd, "D\n");
+}
+
+/* The banks whose replay these tests can compute. */
+static std::vector<std::string> replayable_banks()
+{
+	std::vector<std::string> banks;
+
+	for (const std::string &bank : tpm_pcr_banks())
+		if (hash_algo_from_name(bank))
+			banks.push_back(bank);
+	return banks;
+}
+
+static std::string check_replay(const std::vector<std::string> &banks, bool with_saved)
+{
+	Snapshot snapshot = take_snapshot(banks, banks);
+	std::string problems;
+
+	if (banks.empty())
+		return "no TPM bank to replay";
+	for (const std::string &bank : banks) {
+		HashAlgo algo = *hash_algo_from_name(bank);
+		std::vector<Record> records;
+
+		if (with_saved)
+			records = parse_binary_list(saved_store().saved(bank), digest_size(algo));
+		std::vector<Record> current = snapshot.records(bank);
+		records.insert(records.end(), current.begin(), current.end());
+
+		Bytes replayed = replay_pcr(records, algo);
+		const Bytes &pcr = snapshot.pcr(bank, kImaPcr);
+		if (replayed != pcr)
+			problems += bank + ": " + std::to_string(records.size()) +
+				    " records replay to " + to_hex(replayed) + ", PCR 10 is " +
+				    to_hex(pcr) + "; ";
+	}
+	return problems;
+}
+
+std::string check_invariant()
+{
+	return check_replay(replayable_banks(), true);
+}
+
+bool nothing_deleted_since_boot()
+{
+	return check_replay(replayable_banks(), false).empty();
+}
+
+std::string check_invariant_with_evmctl()
+{
+	std::vector<std::string> banks = tpm_pcr_banks();
+	std::vector<std::string> list_and_banks = banks;
+
+	if (std::find(banks.begin(), banks.end(), "sha1") == banks.end())
+		list_and_banks.push_back("sha1");
+	Snapshot snapshot = take_snapshot(list_and_banks, banks);
+	Bytes list = saved_store().saved("sha1");
+	append(list, snapshot.lists.at("sha1"));
+
+	std::string problems;
+	for (const std::string &bank : banks) {
+		EvmctlResult result = evmctl_validate(list, bank, snapshot.pcrs.at(bank));
+
+		if (!result.validated)
+			problems += result.command + " failed (" + std::to_string(result.exit_code) +
+				    "): " + result.output + "; ";
+	}
+	return problems;
+}
+
+std::vector<std::string> file_names(const std::vector<Record> &records)
+{
+	std::vector<std::string> names;
+
+	for (const Record &record : records)
+		if (record.ima_ng)
+			names.push_back(record.ima_ng->file_name);
+	return names;
+}
+
+bool contains_file(const std::vector<Record> &records, std::string_view file_name)
+{
+	std::vector<std::string> names = file_names(records);
+
+	return std::find(names.begin(), names.end(), file_name) != names.end();
+}
+
+} // namespace ima

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Driving IMA measurement staging (Documentation/security/IMA-export-delete.rst)
+ * and checking what it must preserve.
+ *
+ * Requests are single write()s: "A\n" and "D\n" to a _staged file, "N\n" to
+ * an original file. A test that deletes records saves them first in the
+ * SavedStore, so that the saved records followed by the current list must
+ * replay to PCR 10 of every bank (the invariant of the contract).
+ */
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lib/bytes.h"
+#include "lib/records.h"
+#include "lib/sys.h"
+
+namespace ima {
+
+/* The file every request of one kind goes to in these tests. */
+std::string staged_request_file();	/* binary_runtime_measurements_sha1_staged */
+std::string original_request_file();	/* binary_runtime_measurements_sha1 */
+
+/* One write() of @request on @fd: 0 if it was accepted whole, else the errno. */
+int write_request(int fd, std::string_view request);
+
+/* Opens @file_name (in the IMA directory) for write, writes @request, closes. */
+int send_request(std::string_view file_name, std::string_view request);
+
+/* The algorithms with measurement list files: every TPM bank, plus sha1. */
+const std::vector<std::string> &list_algos();
+
+/*
+ * Everything the kernel shows of its lists: both lists in the binary format
+ * of every algorithm, the ascii lists of sha1, and the record count.
+ */
+struct ListState {
+	std::map<std::string, Bytes, std::less<>> current;
+	std::map<std::string, Bytes, std::less<>> staged;
+	std::string current_ascii;
+	std::string staged_ascii;
+	unsigned long count = 0;
+
+	bool operator==(const ListState &) const = default;
+	std::size_t current_records() const;
+	std::size_t staged_records() const;
+};
+
+ListState capture_lists();
+
+/* Short description of how two states differ, for a failure report. */
+std::string describe_difference(const ListState &before, const ListState &after);
+
+/*
+ * The records user space saved since boot, per algorithm, as one binary
+ * list (groups concatenated in the order they were saved).
+ */
+class SavedStore {
+public:
+	void append(const std::map<std::string, Bytes, std::less<>> &group);
+	const Bytes &saved(std::string_view algo) const;
+	std::size_t records() const { return records_; }
+
+private:
+	std::map<std::string, Bytes, std::less<>> lists_;
+	std::size_t records_ = 0;
+};
+
+/* The store of this test program; every deletion it makes is saved there. */
+SavedStore &saved_store();
+
+/* Reads the staged lists of every algorithm through fresh opens. */
+std::map<std::string, Bytes, std::less<>> read_staged_lists();
+
+/*
+ * The prompt cycle of a service that keeps every record: on @fd (a _staged
+ * file open for write), A, read and save the staged lists, then D.
+ * @between runs after A, before the lists are read (it may measure files).
+ * Throws if a request fails.
+ */
+void stage_save_delete(int fd, const std::function<void()> &between = {});
+
+/*
+ * Checks the invariant against the TPM: for every bank, the saved records
+ * followed by the current list replay to PCR 10. Returns an empty string,
+ * or what did not match.
+ */
+std::string check_invariant();
+
+/*
+ * Checks the invariant with evmctl: the sha1 binary lists of the saved
+ * records and the current list concatenated, validated against every bank
+ * of PCR 10 of the TPM. Returns an empty string, or evmctl's complaint.
+ */
+std::string check_invariant_with_evmctl();
+
+/*
+ * Whether nothing was deleted before this program started: the current list
+ * alone replays to PCR 10. The invariant can only be checked then.
+ */
+bool nothing_deleted_since_boot();
+
+/* The file names of the ima-ng records of @records. */
+std::vector<std::string> file_names(const std::vector<Record> &records);
+bool contains_file(const std::vector<Record> &records, std::string_view file_name);
+
+} // namespace ima

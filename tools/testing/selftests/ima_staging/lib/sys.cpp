@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "lib/sys.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <system_error>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <utility>
+
+namespace ima {
+
+void throw_errno(const std::string &what)
+{
+	throw std::system_error(errno, std::generic_category(), what);
+}
+
+UniqueFd::UniqueFd(UniqueFd &&other) noexcept : fd_(std::exchange(other.fd_, -1))
+{
+}
+
+UniqueFd &UniqueFd::operator=(UniqueFd &&other) noexcept
+{
+	if (this != &other)
+		reset(std::exchange(other.fd_, -1));
+	return *this;
+}
+
+UniqueFd::~UniqueFd()
+{
+	reset();
+}
+
+void UniqueFd::reset(int fd) noexcept
+{
+	if (fd_ >= 0)
+		::close(fd_);
+	fd_ = fd;
+}
+
+UniqueFd open_or_throw(const std::string &path, int flags, mode_t mode)
+{
+	int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+
+	if (fd < 0)
+		throw_errno("open " + path);
+	return UniqueFd(fd);
+}
+
+OpenResult try_open(const std::string &path, int flags, mode_t mode)
+{
+	int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+
+	if (fd < 0)
+		return {UniqueFd(), errno};
+	return {UniqueFd(fd), 0};
+}
+
+ssize_t try_write(int fd, std::string_view data)
+{
+	ssize_t written = ::write(fd, data.data(), data.size());
+
+	return written < 0 ? -errno : written;
+}
+
+void write_all(int fd, ByteView data)
+{
+	while (!data.empty()) {
+		ssize_t written = ::write(fd, data.data(), data.size());
+
+		if (written < 0) {
+			if (errno == EINTR)
+				continue;
+			throw_errno("write to fd " + std::to_string(fd));
+		}
+		data = data.subspan(static_cast<std::size_t>(written));
+	}
+}
+
+Bytes read_all(int fd)
+{
+	Bytes data;
+	std::uint8_t chunk[65536];
+
+	for (;;) {
+		ssize_t got = ::read(fd, chunk, sizeof(chunk));
+
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			throw_errno("read from fd " + std::to_string(fd));
+		}
+		if (got == 0)
+			return data;
+		data.insert(data.end(), chunk, chunk + got);
+	}
+}
+
+Bytes read_file(const std::string &path)
+{
+	UniqueFd fd = open_or_throw(path, O_RDONLY);
+
+	try {
+		return read_all(fd.get());
+	} catch (const std::system_error &e) {
+		throw std::system_error(e.code(), "read " + path);
+	}
+}
+
+std::string read_text_file(const std::string &path)
+{
+	Bytes data = read_file(path);
+
+	return std::string(data.begin(), data.end());
+}
+
+void write_file(const std::string &path, ByteView data, mode_t mode)
+{
+	UniqueFd fd = open_or_throw(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+
+	write_all(fd.get(), data);
+}
+
+std::vector<std::string> list_directory(const std::string &path)
+{
+	DIR *dir = ::opendir(path.c_str());
+
+	if (!dir)
+		throw_errno("opendir " + path);
+
+	std::vector<std::string> names;
+	while (const dirent *entry = ::readdir(dir)) {
+		std::string name = entry->d_name;
+
+		if (name != "." && name != "..")
+			names.push_back(std::move(name));
+	}
+	::closedir(dir);
+	std::sort(names.begin(), names.end());
+	return names;
+}
+
+bool path_exists(const std::string &path)
+{
+	struct stat st;
+
+	return ::lstat(path.c_str(), &st) == 0;
+}
+
+std::string read_symlink(const std::string &path)
+{
+	std::string target(4096, '\0');
+	ssize_t length = ::readlink(path.c_str(), target.data(), target.size());
+
+	if (length < 0)
+		throw_errno("readlink " + path);
+	target.resize(static_cast<std::size_t>(length));
+	return target;
+}
+
+bool command_exists(const std::string &name)
+{
+	const char *path = std::getenv("PATH");
+	std::string_view dirs = path ? path : "/usr/bin:/bin";
+
+	while (!dirs.empty()) {
+		std::size_t colon = dirs.find(':');
+		std::string dir(dirs.substr(0, colon));
+
+		if (::access((dir + "/" + name).c_str(), X_OK) == 0)
+			return true;
+		dirs = colon == std::string_view::npos ? "" : dirs.substr(colon + 1);
+	}
+	return false;
+}
+
+ChildProcess ChildProcess::fork_and_run(const std::function<int()> &body)
+{
+	/* Buffered output would otherwise be written twice. */
+	std::fflush(nullptr);
+
+	pid_t pid = ::fork();
+	if (pid < 0)
+		throw_errno("fork");
+	if (pid == 0) {
+		int code = 127;
+
+		try {
+			code = body();
+		} catch (const std::exception &e) {
+			std::fprintf(stderr, "child %d: %s\n", ::getpid(), e.what());
+		}
+		std::fflush(nullptr);
+		::_exit(code);
+	}
+	return ChildProcess(pid);
+}
+
+ChildProcess::ChildProcess(ChildProcess &&other) noexcept
+	: pid_(std::exchange(other.pid_, -1))
+{
+}
+
+ChildProcess &ChildProcess::operator=(ChildProcess &&other) noexcept
+{
+	if (this != &other) {
+		kill_and_reap();
+		pid_ = std::exchange(other.pid_, -1);
+	}
+	return *this;
+}
+
+ChildProcess::~ChildProcess()
+{
+	kill_and_reap();
+}
+
+void ChildProcess::kill_and_reap() noexcept
+{
+	if (pid_ <= 0)
+		return;
+	::kill(pid_, SIGKILL);
+	while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR)
+		;
+	pid_ = -1;
+}
+
+int ChildProcess::wait()
+{
+	int status;
+
+	if (pid_ <= 0)
+		throw std::logic_error("wait on a child that was already reaped");
+	while (::waitpid(pid_, &status, 0) < 0) {
+		if (errno != EINTR)
+			throw_errno("waitpid " + std::to_string(pid_));
+	}
+	pid_ = -1;
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+CommandResult run_command(const std::vector<std::string> &argv)
+{
+	int pipe_fds[2];
+
+	if (argv.empty())
+		throw std::invalid_argument("run_command: empty argv");
+	if (::pipe2(pipe_fds, O_CLOEXEC) < 0)
+		throw_errno("pipe2");
+	UniqueFd read_end(pipe_fds[0]);
+	UniqueFd write_end(pipe_fds[1]);
+
+	ChildProcess child = ChildProcess::fork_and_run([&]() {
+		std::vector<char *> args;
+
+		for (const std::string &arg : argv)
+			args.push_back(const_cast<char *>(arg.c_str()));
+		args.push_back(nullptr);
+		::dup2(write_end.get(), STDOUT_FILENO);
+		::dup2(write_end.get(), STDERR_FILENO);
+		::execvp(args[0], args.data());
+		std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
+		return 127;
+	});
+	write_end.reset();
+
+	std::string output;
+	Bytes data = read_all(read_end.get());
+	output.assign(data.begin(), data.end());
+	return {child.wait(), std::move(output)};
+}
+
+static std::string temp_directory()
+{
+	const char *dir = std::getenv("TMPDIR");
+
+	return dir && *dir ? dir : "/tmp";
+}
+
+TempFile::TempFile(std::string_view prefix)
+{
+	std::string pattern = temp_directory() + "/" + std::string(prefix) + ".XXXXXX";
+	int fd = ::mkstemp(pattern.data());
+
+	if (fd < 0)
+		throw_errno("mkstemp " + pattern);
+	::close(fd);
+	path_ = std::move(pattern);
+}
+
+TempFile::TempFile(TempFile &&other) noexcept : path_(std::move(other.path_))
+{
+	other.path_.clear();
+}
+
+TempFile::~TempFile()
+{
+	if (!path_.empty())
+		::unlink(path_.c_str());
+}
+
+void TempFile::write(ByteView data) const
+{
+	write_file(path_, data);
+}
+
+} // namespace ima

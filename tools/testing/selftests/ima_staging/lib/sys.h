@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * System call wrappers: errors that carry errno, owned file descriptors,
+ * whole-file I/O, child processes, external commands and temporary files.
+ *
+ * Functions named *_or_throw / without a try_ prefix throw std::system_error
+ * (errno plus what was attempted) on failure. try_* functions return the
+ * error instead, for tests that expect a call to fail.
+ */
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <sys/types.h>
+#include <vector>
+
+#include "lib/bytes.h"
+
+namespace ima {
+
+/* Throws std::system_error for the current errno; @what names the attempt. */
+[[noreturn]] void throw_errno(const std::string &what);
+
+/* Owns a file descriptor and closes it on destruction. */
+class UniqueFd {
+public:
+	UniqueFd() = default;
+	explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+	UniqueFd(UniqueFd &&other) noexcept;
+	UniqueFd &operator=(UniqueFd &&other) noexcept;
+	UniqueFd(const UniqueFd &) = delete;
+	UniqueFd &operator=(const UniqueFd &) = delete;
+	~UniqueFd();
+
+	int get() const noexcept { return fd_; }
+	explicit operator bool() const noexcept { return fd_ >= 0; }
+	/* Closes the current descriptor (if any) and owns @fd instead. */
+	void reset(int fd = -1) noexcept;
+
+private:
+	int fd_ = -1;
+};
+
+UniqueFd open_or_throw(const std::string &path, int flags, mode_t mode = 0);
+
+/* Result of an open() that may fail on purpose: fd is valid iff error == 0. */
+struct OpenResult {
+	UniqueFd fd;
+	int error = 0;
+};
+OpenResult try_open(const std::string &path, int flags, mode_t mode = 0);
+
+/* One write() call: the byte count, or -errno. */
+ssize_t try_write(int fd, std::string_view data);
+
+/* Writes everything, retrying short writes. */
+void write_all(int fd, ByteView data);
+
+/* Reads from the current offset until EOF, in chunks (securityfs seq files). */
+Bytes read_all(int fd);
+Bytes read_file(const std::string &path);
+std::string read_text_file(const std::string &path);
+
+/* Creates or truncates @path and writes @data to it. */
+void write_file(const std::string &path, ByteView data, mode_t mode = 0600);
+
+/* File names in @dir, without "." and "..", sorted. */
+std::vector<std::string> list_directory(const std::string &path);
+
+bool path_exists(const std::string &path);
+
+/* The target of a symbolic link. */
+std::string read_symlink(const std::string &path);
+
+/* Whether @name is an executable found in $PATH. */
+bool command_exists(const std::string &name);
+
+/*
+ * A forked child process. The destructor kills (SIGKILL) and reaps a child
+ * that has not been waited for, so a failing test leaves no process behind.
+ */
+class ChildProcess {
+public:
+	/* Forks; the child runs @body and exits with its result (127 if it throws). */
+	static ChildProcess fork_and_run(const std::function<int()> &body);
+
+	ChildProcess(ChildProcess &&other) noexcept;
+	ChildProcess &operator=(ChildProcess &&other) noexcept;
+	ChildProcess(const ChildProcess &) = delete;
+	ChildProcess &operator=(const ChildProcess &) = delete;
+	~ChildProcess();
+
+	pid_t pid() const noexcept { return pid_; }
+	/* Waits for the exit: the exit code, or 128 + signal number if killed. */
+	int wait();
+
+private:
+	explicit ChildProcess(pid_t pid) noexcept : pid_(pid) {}
+	void kill_and_reap() noexcept;
+
+	pid_t pid_ = -1;
+};
+
+struct CommandResult {
+	int exit_code; /* 128 + signal number if killed, 127 if exec failed */
+	std::string output; /* stdout and stderr, interleaved */
+};
+
+/* Runs argv[0] (searched in $PATH) and collects its output. */
+CommandResult run_command(const std::vector<std::string> &argv);
+
+/*
+ * A file created with a unique name under $TMPDIR (default /tmp) and removed
+ * on destruction.
+ */
+class TempFile {
+public:
+	explicit TempFile(std::string_view prefix = "ima_staging");
+	TempFile(TempFile &&other) noexcept;
+	TempFile &operator=(TempFile &&) = delete;
+	TempFile(const TempFile &) = delete;
+	TempFile &operator=(const TempFile &) = delete;
+	~TempFile();
+
+	const std::string &path() const noexcept { return path_; }
+	/* Replaces the contents. */
+	void write(ByteView data) const;
+	void write(std::string_view text) const { write(as_bytes(text)); }
+
+private:
+	std::string path_;
+};
+
+} // namespace ima
