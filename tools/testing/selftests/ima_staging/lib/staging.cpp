@@ -156,8 +156,7 @@ void stage_save_delete(int fd, const std::function<void()> &between)
 	request_or_throw(fd, "D\n");
 }
 
-/* The banks whose replay these tests can compute. */
-static std::vector<std::string> replayable_banks()
+std::vector<std::string> replayable_banks()
 {
 	std::vector<std::string> banks;
 
@@ -205,7 +204,7 @@ bool nothing_deleted_since_boot()
 
 std::string check_invariant_with_evmctl()
 {
-	std::vector<std::string> banks = tpm_pcr_banks();
+	std::vector<std::string> banks = replayable_banks();
 	std::vector<std::string> list_and_banks = banks;
 
 	if (std::find(banks.begin(), banks.end(), "sha1") == banks.end())

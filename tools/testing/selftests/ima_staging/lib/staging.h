@@ -86,6 +86,9 @@ std::map<std::string, Bytes, std::less<>> read_staged_lists();
  */
 void stage_save_delete(int fd, const std::function<void()> &between = {});
 
+/* The TPM banks whose replay these tests compute (sha1, sha256). */
+std::vector<std::string> replayable_banks();
+
 /*
  * Checks the invariant against the TPM: for every bank, the saved records
  * followed by the current list replay to PCR 10. Returns an empty string,
