@@ -216,8 +216,8 @@ static int ima_measurements_request(const char *request)
 	unsigned long n;
 	int ret;
 
-	/* decimal digits only: kstrtoul() would take a leading '+' */
-	if (!isdigit(request[0]))
+	/* digits only: kstrtoul() takes a leading '+' and a trailing newline */
+	if (!*request || strspn(request, "0123456789") != strlen(request))
 		return -EINVAL;
 	ret = kstrtoul(request, 10, &n);
 	if (ret)
