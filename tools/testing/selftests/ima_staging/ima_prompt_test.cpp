@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cerrno>
 #include <fcntl.h>
+#include <memory>
 #include <grp.h>
 #include <linux/capability.h>
 #include <sys/syscall.h>

@@ -156,6 +156,40 @@ void stage_save_delete(int fd, const std::function<void()> &between)
 	request_or_throw(fd, "D\n");
 }
 
+static Bytes first_records(std::string_view algo, const Bytes &list, std::size_t n)
+{
+	std::optional<std::size_t> size = digest_size_by_name(algo);
+
+	if (!size)
+		throw std::invalid_argument("unknown digest size of " + std::string(algo));
+	std::vector<Record> records = parse_binary_list(list, *size);
+	if (records.size() < n)
+		throw std::runtime_error("the " + std::string(algo) + " list has " +
+					 std::to_string(records.size()) + " records, not " +
+					 std::to_string(n));
+	records.resize(n);
+	return serialize_binary_list(records);
+}
+
+std::map<std::string, Bytes, std::less<>> read_oldest_records(std::size_t n)
+{
+	std::map<std::string, Bytes, std::less<>> group;
+
+	for (const std::string &algo : list_algos())
+		group[algo] = first_records(algo, read_binary_list_bytes(algo), n);
+	return group;
+}
+
+int save_and_delete_oldest(int fd, std::size_t n)
+{
+	std::map<std::string, Bytes, std::less<>> group = read_oldest_records(n);
+	int error = write_request(fd, std::to_string(n) + "\n");
+
+	if (!error)
+		saved_store().append(group);
+	return error;
+}
+
 std::vector<std::string> replayable_banks()
 {
 	std::vector<std::string> banks;

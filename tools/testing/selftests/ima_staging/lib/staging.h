@@ -86,6 +86,16 @@ std::map<std::string, Bytes, std::less<>> read_staged_lists();
  */
 void stage_save_delete(int fd, const std::function<void()> &between = {});
 
+/* The first @n records of every current list, in the binary format. */
+std::map<std::string, Bytes, std::less<>> read_oldest_records(std::size_t n);
+
+/*
+ * Deletes the @n oldest records the staging-and-deleting-N way: reads them
+ * from every current list, writes "<n>\n" to @fd (an original file open
+ * for write) and, if that succeeded, saves them. Returns the write's errno.
+ */
+int save_and_delete_oldest(int fd, std::size_t n);
+
 /* The TPM banks whose replay these tests compute (sha1, sha256). */
 std::vector<std::string> replayable_banks();
 

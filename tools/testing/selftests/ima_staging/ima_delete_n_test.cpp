@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Staging and deleting N: "N" written to an original measurement file
+ * deletes the N oldest records of the current list; and the attestation
+ * agent that computes N from a TPM quote of PCR 10.
+ *
+ * Needs what ima_prompt_test needs. On a kernel booted with
+ * ima_flush_htable, N is refused: only that is tested there.
+ */
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <fcntl.h>
+#include <memory>
+#include <unistd.h>
+
+#include "ktap.h"
+#include "lib/agent.h"
+#include "lib/ima.h"
+#include "lib/staging.h"
+
+using namespace ima;
+
+namespace {
+
+const std::string kUlongMax = "18446744073709551615";
+
+/* Requests an original file rejects, and how. */
+const std::vector<std::pair<std::string, int>> kBadNumberRequests = {
+	{"0\n", EINVAL},
+	{"00\n", EINVAL},
+	{"-1\n", EINVAL},
+	{"+5\n", EINVAL},
+	{" 5\n", EINVAL},
+	{"5 \n", EINVAL},
+	{"5x\n", EINVAL},
+	{"0x10\n", EINVAL},
+	{"1e3\n", EINVAL},
+	{"5", EINVAL},				/* no newline */
+	{"5\n\n", EINVAL},
+	{std::string("1\0\n", 3), EINVAL},	/* embedded NUL */
+	{"A\n", EINVAL},
+	{"D\n", EINVAL},
+	{"\n", EINVAL},
+	{std::string(), EINVAL},
+	{"18446744073709551616\n", ERANGE},	/* 2^64 */
+	{"99999999999999999999\n", ERANGE},
+	{"0" + kUlongMax + "\n", EINVAL},	/* 22 bytes */
+	{kUlongMax + "\n", ENOENT},		/* 21 bytes: a valid request */
+};
+
+std::string missing_requirement()
+{
+	if (!ima_staging_configured())
+		return "CONFIG_IMA_STAGING is not set";
+	if (!tpm_available())
+		return "no TPM";
+	if (!path_exists(std::string(kMeasureDir)))
+		return "no measuring policy for " + std::string(kMeasureDir);
+	if (!nothing_deleted_since_boot())
+		return "records were deleted before this program started";
+	return "";
+}
+
+bool flush_htable()
+{
+	static const bool flush = KernelCmdline::from_proc().has("ima_flush_htable");
+
+	return flush;
+}
+
+void require_staging()
+{
+	static const std::string missing = missing_requirement();
+
+	if (!missing.empty())
+		ktap::skip(missing);
+}
+
+/* For tests that delete with N: not possible with ima_flush_htable. */
+void require_n()
+{
+	require_staging();
+	if (flush_htable())
+		ktap::skip("ima_flush_htable refuses N");
+}
+
+UniqueFd open_original_writer(const std::string &name = original_request_file())
+{
+	return open_or_throw(ima_path(name), O_WRONLY);
+}
+
+void expect_unchanged(const ListState &before, const std::string &what)
+{
+	ListState after = capture_lists();
+
+	if (!(after == before))
+		ktap::fail_at(__FILE__, __LINE__,
+			      what + " changed the lists: " + describe_difference(before, after));
+}
+
+/* The current lists of @before without their @n oldest records. */
+std::map<std::string, Bytes, std::less<>> without_oldest(const ListState &before, std::size_t n)
+{
+	std::map<std::string, Bytes, std::less<>> lists;
+
+	for (const auto &[algo, bytes] : before.current) {
+		std::vector<Record> records = parse_binary_list(bytes, *digest_size_by_name(algo));
+		records.erase(records.begin(), records.begin() + n);
+		lists[algo] = serialize_binary_list(records);
+	}
+	return lists;
+}
+
+/* Makes sure the current list holds at least @n records. */
+void ensure_records(std::size_t n)
+{
+	while (read_measurement_count() < n)
+		create_measurement();
+}
+
+/*
+ * A process creating measurements until stopped; pause() and resume() hold
+ * it still while the lists are checked.
+ */
+class MeasurementGenerator {
+public:
+	MeasurementGenerator()
+	{
+		int fds[2];
+
+		if (::pipe2(fds, O_CLOEXEC))
+			throw_errno("pipe");
+		count_read_.reset(fds[0]);
+		UniqueFd count_write(fds[1]);
+		child_ = std::make_unique<ChildProcess>(ChildProcess::fork_and_run([&]() {
+			count_read_.reset();
+			std::signal(SIGTERM, [](int) { stop_requested = 1; });
+			unsigned long created = 0;
+			while (!stop_requested) {
+				create_measurement();
+				created++;
+			}
+			return ::write(count_write.get(), &created, sizeof(created)) ==
+					       sizeof(created)
+				       ? 0
+				       : 1;
+		}));
+	}
+
+	void pause() { ::kill(child_->pid(), SIGSTOP); }
+	void resume() { ::kill(child_->pid(), SIGCONT); }
+
+	/* Stops the process and returns how many records it created. */
+	unsigned long stop()
+	{
+		unsigned long created = 0;
+
+		::kill(child_->pid(), SIGCONT);
+		::kill(child_->pid(), SIGTERM);
+		if (child_->wait() != 0)
+			throw std::runtime_error("measurement generator failed");
+		if (::read(count_read_.get(), &created, sizeof(created)) != sizeof(created))
+			throw std::runtime_error("no count from the measurement generator");
+		return created;
+	}
+
+private:
+	static inline volatile std::sig_atomic_t stop_requested = 0;
+	UniqueFd count_read_;
+	std::unique_ptr<ChildProcess> child_;
+};
+
+} // namespace
+
+KTAP_TEST(delete_the_oldest_record)
+{
+	require_n();
+	ensure_records(3);
+	UniqueFd fd = open_original_writer();
+	ListState before = capture_lists();
+
+	ASSERT_EQ(save_and_delete_oldest(fd.get(), 1), 0);
+	ListState after = capture_lists();
+	EXPECT_EQ(after.current, without_oldest(before, 1));
+	EXPECT_EQ(after.count, before.count - 1);
+	EXPECT_EQ(after.staged_records(), 0u);
+	EXPECT_EQ(check_invariant(), "");
+}
+
+KTAP_TEST(delete_every_record)
+{
+	require_n();
+	ensure_records(2);
+	UniqueFd fd = open_original_writer();
+	ListState before = capture_lists();
+
+	ASSERT_EQ(save_and_delete_oldest(fd.get(), before.count), 0);
+	ListState after = capture_lists();
+	EXPECT_EQ(after.count, 0ul);
+	for (const auto &[algo, bytes] : after.current)
+		EXPECT_EQ(bytes.size(), 0u);
+	EXPECT_EQ(check_invariant(), "");
+}
+
+KTAP_TEST(delete_more_than_every_record_fails_with_enoent)
+{
+	require_n();
+	ensure_records(2);
+	UniqueFd fd = open_original_writer();
+	ListState before = capture_lists();
+
+	EXPECT_EQ(write_request(fd.get(), std::to_string(before.count + 1) + "\n"), ENOENT);
+	expect_unchanged(before, "N = all + 1");
+}
+
+KTAP_TEST(bad_numbers_fail_and_change_nothing)
+{
+	require_n();
+	ensure_records(2);
+	UniqueFd fd = open_original_writer();
+	ListState before = capture_lists();
+
+	for (const auto &[request, error] : kBadNumberRequests) {
+		ktap::ScopedContext context("request of " + std::to_string(request.size()) +
+					    " bytes: " + to_hex(as_bytes(request)));
+		EXPECT_EQ(write_request(fd.get(), request), error);
+	}
+	expect_unchanged(before, "bad numbers");
+}
+
+KTAP_TEST(n_on_a_staged_file_fails_with_einval)
+{
+	require_n();
+	ensure_records(2);
+	ListState before = capture_lists();
+
+	for (const std::string &algo : list_algos())
+		for (ListFormat format : {ListFormat::binary, ListFormat::ascii}) {
+			std::string name = list_file_name(format, algo, true);
+
+			ktap::ScopedContext context(name);
+			EXPECT_EQ(send_request(name, "1\n"), EINVAL);
+		}
+	expect_unchanged(before, "N on _staged files");
+}
+
+KTAP_TEST(n_while_records_are_staged_fails_with_eexist)
+{
+	require_n();
+	ensure_records(2);
+	UniqueFd staged = open_or_throw(ima_path(staged_request_file()), O_RDWR);
+	UniqueFd original = open_original_writer();
+
+	ASSERT_EQ(write_request(staged.get(), "A\n"), 0);
+	create_measurement();
+	ListState before = capture_lists();
+	EXPECT_EQ(write_request(original.get(), "1\n"), EEXIST);
+	expect_unchanged(before, "N while staged");
+
+	saved_store().append(read_staged_lists());
+	ASSERT_EQ(write_request(staged.get(), "D\n"), 0);
+	EXPECT_EQ(check_invariant(), "");
+}
+
+KTAP_TEST(n_through_every_original_file_acts_on_one_list)
+{
+	require_n();
+	for (const std::string &algo : list_algos())
+		for (ListFormat format : {ListFormat::binary, ListFormat::ascii}) {
+			std::string name = list_file_name(format, algo);
+			ktap::ScopedContext context(name);
+
+			ensure_records(2);
+			UniqueFd fd = open_original_writer(name);
+			ListState before = capture_lists();
+			ASSERT_EQ(save_and_delete_oldest(fd.get(), 1), 0);
+			EXPECT_EQ(capture_lists().current, without_oldest(before, 1));
+		}
+	EXPECT_EQ(check_invariant(), "");
+}
+
+KTAP_TEST(n_is_refused_with_flush_htable)
+{
+	require_staging();
+	if (!flush_htable())
+		ktap::skip("needs a boot with ima_flush_htable");
+	ensure_records(2);
+	UniqueFd fd = open_original_writer();
+	ListState before = capture_lists();
+
+	EXPECT_EQ(write_request(fd.get(), "1\n"), EINVAL);
+	EXPECT_EQ(write_request(fd.get(), std::to_string(before.count) + "\n"), EINVAL);
+	expect_unchanged(before, "N with ima_flush_htable");
+}
+
+KTAP_TEST(agent_deletes_what_the_quote_covers)
+{
+	require_n();
+	AttestationKey key;
+	UniqueFd fd = open_original_writer();
+
+	ensure_records(3);
+	AgentRound round = agent_round(fd.get(), key);
+	ktap::note("quote covered ", round.quoted, " records, ", round.left, " left");
+	EXPECT_GT(round.quoted, 0u);
+	/* The saved records are exactly those the quote covers. */
+	EXPECT_EQ(pcr_composite_digest(replay_pcr(
+			  parse_binary_list(saved_store().saved("sha256"), 32), HashAlgo::sha256)),
+		  round.quoted_digest);
+	EXPECT_EQ(check_invariant(), "");
+}
+
+KTAP_TEST(agent_rounds_race_a_measurement_generator)
+{
+	require_n();
+	AttestationKey key;
+	const unsigned long records_before = saved_store().records() + read_measurement_count();
+	std::size_t deleted = 0, kept_after_quote = 0;
+
+	MeasurementGenerator generator;
+	for (int round_number = 1; round_number <= 10; round_number++) {
+		ktap::ScopedContext context("round " + std::to_string(round_number));
+		UniqueFd fd = open_original_writer();
+		AgentRound round = agent_round(fd.get(), key);
+		fd.reset();
+
+		deleted += round.quoted;
+		kept_after_quote += round.left;
+		EXPECT_EQ(pcr_composite_digest(replay_pcr(
+				  parse_binary_list(saved_store().saved("sha256"), 32),
+				  HashAlgo::sha256)),
+			  round.quoted_digest);
+		generator.pause();
+		EXPECT_EQ(check_invariant(), "");
+		generator.resume();
+	}
+	unsigned long created = generator.stop();
+
+	ktap::note("10 rounds: ", created, " records created meanwhile, ", deleted,
+		   " deleted, ", kept_after_quote, " found appended after their quote");
+	EXPECT_GT(deleted, 0u);
+	EXPECT_EQ(saved_store().records() + read_measurement_count(), records_before + created);
+	EXPECT_EQ(check_invariant(), "");
+	EXPECT_EQ(check_invariant_with_evmctl(), "");
+}
+
+KTAP_TEST(invariant_holds_at_the_end)
+{
+	require_staging();
+	ktap::note(saved_store().records(), " records saved and deleted, ",
+		   read_measurement_count(), " in the current list");
+	EXPECT_EQ(check_invariant(), "");
+	EXPECT_EQ(check_invariant_with_evmctl(), "");
+}
+
+int main(int argc, char **argv)
+{
+	return ktap::run(argc, argv);
+}
