@@ -11,13 +11,23 @@
  *   ima_tool pcrs-file OUT [BANK]
  *	Writes the TPM's PCRs of BANK (default sha256) as an evmctl --pcrs file.
  *
+ *   ima_tool measure COUNT
+ *	Creates and reads COUNT new files under /measure: COUNT new records.
+ *
+ *   ima_tool agent-round DIR
+ *	One round of the attestation agent (lib/agent.h): quotes PCR 10,
+ *	deletes the records the quote covers and appends them to the saved
+ *	records kept in DIR (saved.<algo> files, created if missing).
+ *
  * Exit 2 on usage or other errors.
  */
 #include <cstdio>
 #include <exception>
 #include <fcntl.h>
 
+#include "lib/agent.h"
 #include "lib/ima.h"
+#include "lib/staging.h"
 
 using namespace ima;
 
@@ -28,7 +38,9 @@ static constexpr int kExitError = 2;
 static int usage()
 {
 	std::fprintf(stderr, "usage: ima_tool replay FILE...\n"
-			     "       ima_tool pcrs-file OUT [BANK]\n");
+			     "       ima_tool pcrs-file OUT [BANK]\n"
+			     "       ima_tool measure COUNT\n"
+			     "       ima_tool agent-round DIR\n");
 	return kExitError;
 }
 
@@ -86,6 +98,31 @@ static int write_pcrs_file(const std::string &out, const std::string &bank)
 	return kExitMatch;
 }
 
+static int measure(const std::string &count)
+{
+	unsigned long n = std::stoul(count);
+
+	for (unsigned long i = 0; i < n; i++)
+		create_measurement();
+	std::printf("measured %lu new files under %s\n", n, std::string(kMeasureDir).c_str());
+	return kExitMatch;
+}
+
+static int run_agent_round(const std::string &dir)
+{
+	saved_store().load_from(dir);
+	AttestationKey key;
+	UniqueFd fd = open_or_throw(ima_path(original_request_file()), O_WRONLY);
+	AgentRound round = agent_round(fd.get(), key);
+
+	saved_store().save_to(dir);
+	std::printf("quoted PCR 10 digest %s\n", to_hex(round.quoted_digest).c_str());
+	std::printf("the quote covers %zu records: saved and deleted them (N = %zu)\n",
+		    round.quoted, round.quoted);
+	std::printf("%zu records appended after the quote stay in the kernel\n", round.left);
+	return kExitMatch;
+}
+
 int main(int argc, char **argv)
 {
 	std::vector<std::string> args(argv + 1, argv + argc);
@@ -95,6 +132,10 @@ int main(int argc, char **argv)
 			return replay(std::vector<std::string>(args.begin() + 1, args.end()));
 		if ((args.size() == 2 || args.size() == 3) && args[0] == "pcrs-file")
 			return write_pcrs_file(args[1], args.size() == 3 ? args[2] : "sha256");
+		if (args.size() == 2 && args[0] == "measure")
+			return measure(args[1]);
+		if (args.size() == 2 && args[0] == "agent-round")
+			return run_agent_round(args[1]);
 		return usage();
 	} catch (const std::exception &e) {
 		std::fprintf(stderr, "ima_tool: %s\n", e.what());

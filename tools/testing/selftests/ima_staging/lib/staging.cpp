@@ -122,6 +122,23 @@ const Bytes &SavedStore::saved(std::string_view algo) const
 	return found == lists_.end() ? empty : found->second;
 }
 
+void SavedStore::save_to(const std::string &dir) const
+{
+	for (const auto &[algo, bytes] : lists_)
+		write_file(dir + "/saved." + algo, bytes);
+}
+
+void SavedStore::load_from(const std::string &dir)
+{
+	lists_.clear();
+	records_ = 0;
+	for (const std::string &algo : list_algos())
+		if (path_exists(dir + "/saved." + algo))
+			lists_[algo] = read_file(dir + "/saved." + algo);
+	if (!lists_.empty())
+		records_ = count_records("sha1", saved("sha1"));
+}
+
 SavedStore &saved_store()
 {
 	static SavedStore store;

@@ -67,6 +67,11 @@ public:
 	const Bytes &saved(std::string_view algo) const;
 	std::size_t records() const { return records_; }
 
+	/* Keeps the store in @dir as one file "saved.<algo>" per algorithm. */
+	void save_to(const std::string &dir) const;
+	/* Replaces the contents by what save_to() left in @dir, if anything. */
+	void load_from(const std::string &dir);
+
 private:
 	std::map<std::string, Bytes, std::less<>> lists_;
 	std::size_t records_ = 0;

@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kexec soft reboots with measurement staging. The program boots the same
+ * kernel again with kexec_file_load() several times, with A, D and N in
+ * between, and checks after each soft reboot that the records saved so far
+ * followed by the new kernel's list replay to PCR 10 (the TPM is not reset
+ * by kexec) and that the record counts add up.
+ *
+ * It runs once per boot: the guest's /init starts it again from the
+ * initramfs the program built from its own root file system, which carries
+ * its state in kStateDir. Its KTAP output is one stream across the boots.
+ * It needs /boot/bzImage (the running kernel) and CONFIG_KEXEC_FILE,
+ * CONFIG_IMA_KEXEC and CONFIG_IMA_STAGING.
+ */
+#include <cerrno>
+#include <cstdio>
+#include <fcntl.h>
+#include <filesystem>
+#include <linux/reboot.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "ktap.h"
+#include "lib/ima.h"
+#include "lib/staging.h"
+
+using namespace ima;
+
+namespace {
+
+const std::string kStateDir = "/var/lib/ima_kexec_test";
+const std::string kKernel = "/boot/bzImage";
+const std::string kNextInitrd = "/tmp/next-initrd.cpio";
+
+/* The checks, one per boot after the first, in order. */
+const std::vector<std::string> kTests = {
+	"first_boot_list_replays_to_pcr10",
+	"kexec_with_nothing_staged",
+	"kexec_between_stage_and_delete",
+	"kexec_after_delete",
+	"kexec_after_delete_n",
+	"evmctl_agrees_after_four_soft_reboots",
+};
+
+std::string state_path(const std::string &name)
+{
+	return kStateDir + "/" + name;
+}
+
+unsigned long read_state_number(const std::string &name)
+{
+	return std::stoul(read_text_file(state_path(name)));
+}
+
+void write_state_number(const std::string &name, unsigned long value)
+{
+	write_file(state_path(name), as_bytes(std::to_string(value) + "\n"));
+}
+
+void print_line(const std::string &line)
+{
+	std::printf("%s\n", line.c_str());
+	std::fflush(stdout);
+}
+
+/* Reports test number @index, failed when @problems is not empty. */
+void report(std::size_t index, const std::string &problems)
+{
+	std::string number = std::to_string(index + 1);
+
+	if (!problems.empty()) {
+		print_line("# " + problems);
+		print_line("not ok " + number + " " + kTests[index]);
+		write_state_number("failed", 1);
+	} else {
+		print_line("ok " + number + " " + kTests[index]);
+	}
+}
+
+/* Records saved plus records in the kernel. */
+unsigned long total_records()
+{
+	return saved_store().records() + read_measurement_count();
+}
+
+/*
+ * The records a soft reboot must carry: every one so far, and the new
+ * kernel adds its boot aggregate.
+ */
+std::string check_after_soft_reboot()
+{
+	std::string problems = check_invariant();
+	unsigned long expected = read_state_number("expected_total") + 1;
+
+	if (total_records() != expected)
+		problems += "saved + current records: " + std::to_string(total_records()) +
+			    ", expected " + std::to_string(expected) + " (" +
+			    std::to_string(saved_store().records()) + " saved); ";
+	ktap::note(saved_store().records(), " records saved, ", read_measurement_count(),
+		   " in the kernel after the soft reboot");
+	return problems;
+}
+
+void measure(int count)
+{
+	for (int i = 0; i < count; i++)
+		create_measurement();
+}
+
+/* Keeps the state, builds the next initramfs and boots the same kernel. */
+[[noreturn]] void soft_reboot(unsigned long next_phase)
+{
+	saved_store().save_to(kStateDir);
+	/* Staged records travel too. */
+	write_state_number("expected_total",
+			   total_records() + read_binary_list("sha1", true).size());
+	write_state_number("phase", next_phase);
+	ktap::note("kexec with ", read_measurement_count(), " records in the kernel, ",
+		   read_binary_list("sha1", true).size(), " staged");
+
+	CommandResult cpio = run_command(
+		{"sh", "-c", "cd / && find . -xdev | cpio -o -H newc >" + kNextInitrd});
+	if (cpio.exit_code != 0)
+		throw std::runtime_error("building the next initramfs: " + cpio.output);
+	std::string cmdline = read_text_file("/proc/cmdline");
+	while (!cmdline.empty() && cmdline.back() == '\n')
+		cmdline.pop_back();
+
+	UniqueFd kernel = open_or_throw(kKernel, O_RDONLY);
+	UniqueFd initrd = open_or_throw(kNextInitrd, O_RDONLY);
+	if (::syscall(SYS_kexec_file_load, kernel.get(), initrd.get(), cmdline.size() + 1,
+		      cmdline.c_str(), 0UL))
+		throw_errno("kexec_file_load");
+	::sync();
+	::syscall(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_KEXEC,
+		  nullptr);
+	throw_errno("reboot(LINUX_REBOOT_CMD_KEXEC)");
+}
+
+std::string missing_requirement()
+{
+	if (!ima_staging_configured())
+		return "CONFIG_IMA_STAGING is not set";
+	if (!KernelConfig::from_proc().is_builtin("CONFIG_IMA_KEXEC"))
+		return "CONFIG_IMA_KEXEC is not set";
+	if (!tpm_available())
+		return "no TPM";
+	if (!path_exists(kKernel))
+		return "no kernel image at " + kKernel;
+	if (!path_exists(std::string(kMeasureDir)))
+		return "no measuring policy for " + std::string(kMeasureDir);
+	return "";
+}
+
+/* Phase 0, the first boot: nothing staged, kexec. */
+void first_boot()
+{
+	std::string missing = missing_requirement();
+
+	print_line("KTAP version 1");
+	if (!missing.empty()) {
+		print_line("1..0 # SKIP " + missing);
+		std::exit(4);
+	}
+	std::filesystem::create_directories(kStateDir);
+	write_state_number("failed", 0);
+	print_line("1.." + std::to_string(kTests.size()));
+	report(0, nothing_deleted_since_boot() ? "" : "the list does not replay to PCR 10");
+	measure(5);
+	soft_reboot(1);
+}
+
+/* Phase 1: after a kexec with nothing staged. Stage, keep the staged group, kexec. */
+void after_nothing_staged()
+{
+	report(1, check_after_soft_reboot());
+	measure(3);
+	UniqueFd fd = open_or_throw(ima_path(staged_request_file()), O_RDWR);
+	if (int error = write_request(fd.get(), "A\n"))
+		throw std::runtime_error("A failed: errno " + std::to_string(error));
+	/* Read, but not deleted: they go to the next kernel, first. */
+	for (const auto &[algo, bytes] : read_staged_lists())
+		write_file(state_path("staged." + algo), bytes);
+	measure(2);
+	fd.reset();
+	soft_reboot(2);
+}
+
+/* Phase 2: after a kexec between A and D. A, save, D, then kexec. */
+void after_stage_without_delete()
+{
+	std::string problems = check_after_soft_reboot();
+
+	for (const std::string &algo : list_algos()) {
+		Bytes staged = read_file(state_path("staged." + algo));
+		Bytes current = read_binary_list_bytes(algo);
+
+		if (current.size() < staged.size() ||
+		    !std::equal(staged.begin(), staged.end(), current.begin()))
+			problems += "the " + algo + " list does not start with the staged records; ";
+		if (!read_binary_list_bytes(algo, true).empty())
+			problems += "records are staged in the new kernel; ";
+	}
+	UniqueFd fd = open_or_throw(ima_path(staged_request_file()), O_RDWR);
+	if (int error = write_request(fd.get(), "D\n"); error != ENOENT)
+		problems += "D after the soft reboot: errno " + std::to_string(error) +
+			    ", expected ENOENT; ";
+	report(2, problems);
+
+	measure(3);
+	stage_save_delete(fd.get(), [] { measure(2); });
+	fd.reset();
+	soft_reboot(3);
+}
+
+/* Phase 3: after a kexec after D. Delete N, then kexec. */
+void after_delete()
+{
+	report(3, check_after_soft_reboot());
+	measure(4);
+	UniqueFd fd = open_or_throw(ima_path(original_request_file()), O_WRONLY);
+	if (int error = save_and_delete_oldest(fd.get(), 3))
+		throw std::runtime_error("N failed: errno " + std::to_string(error));
+	measure(1);
+	fd.reset();
+	soft_reboot(4);
+}
+
+/* Phase 4: after a kexec after N. The last checks. */
+int after_delete_n()
+{
+	report(4, check_after_soft_reboot());
+	report(5, check_invariant_with_evmctl());
+	return read_state_number("failed") ? 1 : 0;
+}
+
+} // namespace
+
+int main()
+{
+	try {
+		if (!path_exists(state_path("phase"))) {
+			first_boot();
+			return 1;
+		}
+		saved_store().load_from(kStateDir);
+		switch (read_state_number("phase")) {
+		case 1:
+			after_nothing_staged();
+			break;
+		case 2:
+			after_stage_without_delete();
+			break;
+		case 3:
+			after_delete();
+			break;
+		case 4:
+			return after_delete_n();
+		}
+		print_line("# unknown phase in " + state_path("phase"));
+	} catch (const std::exception &e) {
+		print_line(std::string("# ") + e.what());
+	}
+	return 1;
+}
