@@ -1,0 +1,176 @@
+#!/bin/sh
+# Guest side of "scripts/ima-staging demo": shows what IMA measures, the TPM
+# PCR 10 it extends, and that the measurement list replays to that PCR.
+# Output goes to the host's terminal, kernel messages stay in the log.
+
+IMA=/sys/kernel/security/ima
+TPM=/sys/class/tpm/tpm0
+WORK=/tmp/demo
+STORE=/tmp/demo/store
+STATUS=0
+
+step() {
+	echo
+	echo "== $*"
+}
+
+note() {
+	echo "   $*"
+}
+
+# Records of an ascii list, hashes shortened to fit a terminal line.
+show_records() {
+	awk '{
+		printf "   %3s %-10s %-7s %-17s %s\n", $1, substr($2, 1, 8) "..", $3,
+			substr($4, 1, index($4, ":") + 8) "..", $5
+	}'
+}
+
+count() {
+	cat "$IMA/runtime_measurements_count"
+}
+
+# pcrs_file BANK FILE: the PCR values of one bank in evmctl's --pcrs format.
+pcrs_file() {
+	bank=$1
+	out=$2
+	: >"$out"
+	i=0
+	while [ "$i" -lt 24 ]; do
+		printf 'PCR-%02d: %s\n' "$i" "$(cat "$TPM/pcr-$bank/$i")" >>"$out"
+		i=$((i + 1))
+	done
+}
+
+intro() {
+	step "Kernel $(uname -r), IMA policy"
+	note "$(cat "$IMA/policy" 2>/dev/null || echo 'measure func=FILE_CHECK mask=MAY_READ fsmagic=0x858458f6')"
+	note "Files read from /measure (a ramfs) are measured; nothing else is."
+	if [ -e "$IMA/ascii_runtime_measurements_staged" ]; then
+		note "This kernel has measurement staging (CONFIG_IMA_STAGING=y)."
+	else
+		note "This kernel has no measurement staging files."
+	fi
+}
+
+measure_files() {
+	step "The measurement list"
+	note "Records now: $(count) (the first one is the boot aggregate)."
+	echo "hello from the guest" >/measure/hello.txt
+	uname -a >/measure/uname.txt
+	note "Reading /measure/hello.txt and /measure/uname.txt ..."
+	cat /measure/hello.txt /measure/uname.txt >/dev/null
+	note "Records now: $(count)."
+	printf '   %3s %-10s %-7s %-17s %s\n' PCR template format "file hash" file
+	head -n 5 "$IMA/ascii_runtime_measurements_sha256" | show_records
+}
+
+read_pcr() {
+	step "TPM PCR 10 (every record's digest is extended into it)"
+	if tpm2_pcrread sha1:10+sha256:10 >"$WORK/pcrread.out" 2>&1; then
+		sed 's/^/   /' "$WORK/pcrread.out"
+	else
+		sed 's/^/   /' "$WORK/pcrread.out"
+		note "=> tpm2_pcrread FAILED"
+		STATUS=1
+	fi
+}
+
+# replay LIST: evmctl recomputes PCR 10 from LIST and compares with the TPM.
+replay() {
+	list=$1
+	pcrs_file sha1 "$WORK/pcrs-sha1"
+	pcrs_file sha256 "$WORK/pcrs-sha256"
+	if evmctl ima_measurement --pcrs "sha1,$WORK/pcrs-sha1" \
+		--pcrs "sha256,$WORK/pcrs-sha256" "$list" >"$WORK/evmctl.out" 2>&1; then
+		sed 's/^/   evmctl: /' "$WORK/evmctl.out"
+		note "=> the list replays to the TPM's PCR 10."
+	else
+		sed 's/^/   evmctl: /' "$WORK/evmctl.out"
+		note "=> REPLAY FAILED"
+		STATUS=1
+	fi
+}
+
+replay_current() {
+	step "Replaying the list with evmctl ima_measurement"
+	note "$(evmctl --version)"
+	note "PCR values come from $TPM/pcr-sha1 and pcr-sha256."
+	cat "$IMA/binary_runtime_measurements" >"$WORK/list.bin"
+	replay "$WORK/list.bin"
+}
+
+slab_kb() {
+	awk '/^Slab:/ { print $2 }' /proc/meminfo
+}
+
+# Replays the saved records followed by the kernel's current list.
+replay_saved_and_current() {
+	cat "$STORE/saved.sha1" "$IMA/binary_runtime_measurements" >"$WORK/all.bin"
+	note "Replaying the $(ima_tool replay "$STORE/saved.sha1" | sed -n 's/^records: //p') saved records followed by the kernel's $(count):"
+	replay "$WORK/all.bin"
+}
+
+# Staging with prompt: A, read the _staged files, D, on one held writer.
+stage_and_delete() {
+	[ -e "$IMA/binary_runtime_measurements_staged" ] || return 0
+	step "Staging with prompt: A, read the _staged files, D"
+	ima_tool measure 2000 >/dev/null
+	before=$(count)
+	slab_before=$(slab_kb)
+	note "The kernel holds $before records; Slab: $slab_before kB."
+	# This shell is the writer while fd 4 is open: other processes get
+	# EBUSY. Its children read through the descriptors it opened.
+	exec 4<>"$IMA/binary_runtime_measurements_sha256_staged"
+	exec 5<"$IMA/binary_runtime_measurements_staged"
+	if ! printf 'A\n' >&4; then
+		note "=> staging (A) FAILED"
+		STATUS=1
+		exec 4>&- 5<&-
+		return 0
+	fi
+	note "echo A: staged $before records; the current list holds $(count)."
+	cat <&4 >>"$STORE/saved.sha256"
+	cat <&5 >>"$STORE/saved.sha1"
+	note "Saved the staged records: $(wc -c <"$STORE/saved.sha1") bytes (sha1 list)."
+	if ! printf 'D\n' >&4; then
+		note "=> deleting (D) FAILED"
+		STATUS=1
+	fi
+	exec 4>&- 5<&-
+	slab_after=$(slab_kb)
+	note "echo D: deleted them. Slab: $slab_after kB ($((slab_before - slab_after)) kB returned;"
+	note "their digests stay in the hash table unless booted with ima_flush_htable)."
+	echo "measured after the deletion" >/measure/after.txt
+	cat /measure/after.txt >/dev/null
+	note "Read /measure/after.txt: the kernel now holds $(count)."
+	replay_saved_and_current
+}
+
+# Staging and deleting N: an agent deletes exactly what a TPM quote covers.
+agent_delete_n() {
+	[ -e "$IMA/binary_runtime_measurements_staged" ] || return 0
+	step "Staging and deleting N: an attestation agent"
+	ima_tool measure 20 >/dev/null
+	note "The kernel holds $(count) records. The agent quotes PCR 10 with an attestation"
+	note "key, replays the records up to the quoted value and writes their number N:"
+	if ima_tool agent-round "$STORE" >"$WORK/agent.out" 2>&1; then
+		sed 's/^/   agent: /' "$WORK/agent.out"
+	else
+		sed 's/^/   agent: /' "$WORK/agent.out"
+		note "=> the agent round FAILED"
+		STATUS=1
+	fi
+	note "The kernel now holds $(count) records."
+	replay_saved_and_current
+}
+
+mkdir -p "$WORK" "$STORE"
+intro
+measure_files
+read_pcr
+replay_current
+stage_and_delete
+agent_delete_n
+echo
+exit "$STATUS"

@@ -1,0 +1,265 @@
+# shellcheck shell=bash
+# The base kernel tree: a pristine copy of the Debian source and a build
+# source tree = pristine + the project's files (the overlay).
+
+LINUX_TARBALL=/usr/src/linux-source-6.12.tar.xz
+PRISTINE="$CACHE/pristine/linux-source-6.12"
+SRC="$CACHE/src/linux"
+OVERLAY_LIST="$CACHE/src/overlay.list"
+STAGE="$CACHE/stage"
+BASE_MANIFEST=${IMA_STAGING_BASE_MANIFEST:-$SCRIPTS/base-files.sha256}
+
+# Directories of the repository that are copied into the kernel tree as is.
+OVERLAY_DIRS=(security Documentation)
+# A directory the project adds as a whole: recorded once, not file by file.
+SELFTESTS_REL=tools/testing/selftests/ima_staging
+
+# --- pristine tree -------------------------------------------------------
+
+pristine_check_version() {
+	local mk="$1/Makefile" v p
+	v=$(sed -n 's/^VERSION = //p' "$mk" 2>/dev/null | head -n 1)
+	p=$(sed -n 's/^PATCHLEVEL = //p' "$mk" 2>/dev/null | head -n 1)
+	[[ "$v.$p" == 6.12 ]] ||
+		die "$mk is not a 6.12 kernel (VERSION='$v' PATCHLEVEL='$p')"
+}
+
+# Unpack the tarball once; redo it when the pinned package version changes.
+pristine_prepare() {
+	local stamp="$CACHE/pristine/.version" log tmp
+	if [[ -d "$PRISTINE" && "$(cat "$stamp" 2>/dev/null)" == "$LINUX_SOURCE_VERSION" ]]; then
+		pristine_check_version "$PRISTINE"
+		return 0
+	fi
+	[[ -f "$LINUX_TARBALL" ]] || die "$LINUX_TARBALL not found (package $LINUX_SOURCE_PKG)"
+	log=$(new_log pristine)
+	say "base: unpacking $LINUX_TARBALL (log: $log)"
+	rm -rf "$CACHE/pristine" "$CACHE/src" "$CACHE/build"
+	tmp="$CACHE/pristine.tmp"
+	rm -rf "$tmp"
+	mkdir -p "$tmp"
+	run_logged "$log" tar -C "$tmp" -xJf "$LINUX_TARBALL"
+	pristine_check_version "$tmp/linux-source-6.12"
+	mkdir -p "$CACHE/pristine"
+	mv "$tmp/linux-source-6.12" "$PRISTINE"
+	rmdir "$tmp"
+	printf '%s\n' "$LINUX_SOURCE_VERSION" >"$stamp"
+}
+
+# --- the project's files ------------------------------------------------
+
+# Files of the repository copied into the kernel tree, relative paths.
+overlay_files() {
+	local d
+	for d in "${OVERLAY_DIRS[@]}" "$SELFTESTS_REL"; do
+		[[ -d "$REPO/$d" ]] || continue
+		(cd "$REPO" && find "$d" -type f \
+			! -name '*~' ! -name '*.orig' ! -name '*.rej' ! -name '.*.swp')
+	done | LC_ALL=C sort
+}
+
+patch_files() {
+	local p
+	for p in "$REPO"/*.patch; do
+		if [[ -f "$p" ]]; then
+			printf '%s\n' "$p"
+		fi
+	done
+}
+
+# Kernel paths a unified diff touches (first path component stripped).
+patch_paths() {
+	awk '
+		/^--- / { old = $0; sub(/^--- /, "", old); sub(/\t.*/, "", old); next_is_new = 1; next }
+		/^\+\+\+ / && next_is_new {
+			new = $0; sub(/^\+\+\+ /, "", new); sub(/\t.*/, "", new)
+			p = (new == "/dev/null") ? old : new
+			sub(/^[^\/]*\//, "", p)
+			print p
+		}
+		{ next_is_new = 0 }
+	' "$1" | LC_ALL=C sort -u
+}
+
+# Every kernel path the project replaces, adds or patches.
+touched_paths() {
+	local p
+	{
+		overlay_files
+		while read -r p; do
+			patch_paths "$p"
+		done < <(patch_files)
+	} | LC_ALL=C sort -u
+}
+
+# Paths checked against the manifest: the selftests directory counts once.
+base_paths() {
+	local seen_selftests=
+	while read -r p; do
+		if [[ "$p" == "$SELFTESTS_REL"/* ]]; then
+			[[ -n "$seen_selftests" ]] && continue
+			seen_selftests=1
+			printf '%s/\n' "$SELFTESTS_REL"
+		else
+			printf '%s\n' "$p"
+		fi
+	done < <(touched_paths)
+}
+
+# sha256 of the pristine version of a path, or "absent" / "present" (dirs).
+base_sha() {
+	local p=$1
+	if [[ "$p" == */ ]]; then
+		if [[ -e "$PRISTINE/$p" ]]; then echo present; else echo absent; fi
+	elif [[ -f "$PRISTINE/$p" ]]; then
+		sha256sum "$PRISTINE/$p" | cut -d' ' -f1
+	else
+		echo absent
+	fi
+}
+
+base_current_manifest() {
+	local p
+	while read -r p; do
+		printf '%s  %s\n' "$(base_sha "$p")" "$p"
+	done < <(base_paths)
+}
+
+# Refuse to go on when a base file differs from the recorded one.
+base_verify() {
+	local -A recorded=()
+	local sha path want have
+	local -a bad=()
+	if [[ -f "$BASE_MANIFEST" ]]; then
+		while read -r sha path; do
+			[[ -z "$sha" || "$sha" == \#* ]] && continue
+			recorded[$path]=$sha
+		done <"$BASE_MANIFEST"
+	fi
+	while read -r have path; do
+		want=${recorded[$path]:-}
+		if [[ -z "$want" ]]; then
+			bad+=("$path: not recorded (base: $have)")
+		elif [[ "$want" != "$have" ]]; then
+			bad+=("$path: recorded $want, base has $have")
+		fi
+	done < <(base_current_manifest)
+	((${#bad[@]} == 0)) && return 0
+	die "the base kernel files differ from the ones the project was written against:" \
+		"${bad[@]}" \
+		"" \
+		"manifest: $BASE_MANIFEST" \
+		"base:     $PRISTINE (package $LINUX_SOURCE_PKG $LINUX_SOURCE_VERSION)" \
+		"Review each file: diff -u $PRISTINE/PATH $REPO/PATH" \
+		"(for a patch: check it still applies and means the same), port the" \
+		"project's change if needed, then re-record with:" \
+		"  scripts/ima-staging base --record"
+}
+
+base_record() {
+	local tmp
+	tmp=$(mktemp)
+	{
+		echo "# sha256 of the pristine base files the project replaces or patches"
+		echo "# (base: $LINUX_SOURCE_PKG $LINUX_SOURCE_VERSION). 'absent': the project adds it."
+		echo "# Regenerate after review with: scripts/ima-staging base --record"
+		base_current_manifest
+	} >"$tmp"
+	if [[ -f "$BASE_MANIFEST" ]] && cmp -s "$tmp" "$BASE_MANIFEST"; then
+		rm -f "$tmp"
+		say "base: $BASE_MANIFEST is up to date"
+		return 0
+	fi
+	if [[ -f "$BASE_MANIFEST" ]]; then
+		diff -u "$BASE_MANIFEST" "$tmp" | grep -E '^[-+][^-+#]' | sed 's/^/        /' || true
+	fi
+	mv -f "$tmp" "$BASE_MANIFEST"
+	chmod 644 "$BASE_MANIFEST"
+	say "base: recorded $(grep -vc '^#' "$BASE_MANIFEST") entries in $BASE_MANIFEST"
+}
+
+# --- staging and the build source tree ----------------------------------
+
+# Build the staged files: project files, then patches on pristine copies.
+stage_overlay() {
+	local log p path
+	rm -rf "$STAGE"
+	mkdir -p "$STAGE"
+	while read -r path; do
+		install -D -m "$(stat -c %a "$REPO/$path")" "$REPO/$path" "$STAGE/$path"
+	done < <(overlay_files)
+	while read -r p; do
+		while read -r path; do
+			[[ -e "$STAGE/$path" || ! -f "$PRISTINE/$path" ]] && continue
+			install -D -m 644 "$PRISTINE/$path" "$STAGE/$path"
+		done < <(patch_paths "$p")
+		log=$(new_log "patch-$(basename "$p" .patch)")
+		if ! patch -p1 -d "$STAGE" --fuzz=0 --batch --no-backup-if-mismatch \
+			-i "$p" >"$log" 2>&1; then
+			die "$(basename "$p") does not apply cleanly to the base (log: $log)" \
+				"$(tail -n 5 "$log")"
+		fi
+	done < <(patch_files)
+}
+
+# Copy FROM to TO when content or mode differ; new mtime only then.
+install_if_changed() {
+	local from=$1 to=$2
+	if [[ -f "$to" ]] && cmp -s "$from" "$to" &&
+		[[ "$(stat -c %a "$from")" == "$(stat -c %a "$to")" ]]; then
+		return 1
+	fi
+	mkdir -p "$(dirname "$to")"
+	cp "$from" "$to.tmp.$$"
+	chmod "$(stat -c %a "$from")" "$to.tmp.$$"
+	mv -f "$to.tmp.$$" "$to"
+}
+
+src_prepare_tree() {
+	local stamp="$CACHE/src/.version" log
+	if [[ -d "$SRC" && "$(cat "$stamp" 2>/dev/null)" == "$LINUX_SOURCE_VERSION" ]]; then
+		return 0
+	fi
+	log=$(new_log src)
+	say "base: creating the build source tree $SRC"
+	rm -rf "$CACHE/src" "$CACHE/build"
+	mkdir -p "$CACHE/src"
+	run_logged "$log" cp -a "$PRISTINE" "$SRC"
+	: >"$OVERLAY_LIST"
+	printf '%s\n' "$LINUX_SOURCE_VERSION" >"$stamp"
+}
+
+# Install staged files, restore files no longer overlaid from pristine.
+src_apply_overlay() {
+	local path changed=0 restored=0
+	local -A now=()
+	while read -r path; do
+		now[$path]=1
+		if [[ -e "$STAGE/$path" ]]; then
+			install_if_changed "$STAGE/$path" "$SRC/$path" && changed=$((changed + 1))
+		elif [[ -e "$SRC/$path" ]]; then
+			rm -f "$SRC/$path" # deleted by a patch
+			changed=$((changed + 1))
+		fi
+	done < <(touched_paths)
+	while read -r path; do
+		[[ -z "$path" || -n "${now[$path]:-}" ]] && continue
+		if [[ -f "$PRISTINE/$path" ]]; then
+			install_if_changed "$PRISTINE/$path" "$SRC/$path" || true
+		else
+			rm -f "$SRC/$path"
+		fi
+		restored=$((restored + 1))
+	done <"$OVERLAY_LIST"
+	touched_paths >"$OVERLAY_LIST"
+	say "base: ${#now[@]} project files, $changed updated, $restored restored from pristine"
+}
+
+# deps must be in place. Leaves $SRC ready to build.
+base_prepare() {
+	pristine_prepare
+	base_verify
+	src_prepare_tree
+	stage_overlay
+	src_apply_overlay
+}

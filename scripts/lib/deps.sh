@@ -1,0 +1,82 @@
+# shellcheck shell=bash
+# Debian package dependencies: check with dpkg-query, install what is missing.
+
+# The kernel base. Changing it means reviewing scripts/base-files.sha256.
+LINUX_SOURCE_PKG=linux-source-6.12
+LINUX_SOURCE_VERSION=6.12.117-1~deb12u1
+
+DEPS_KERNEL=(
+	"$LINUX_SOURCE_PKG" build-essential flex bison bc libelf-dev libssl-dev
+	cpio python3 ccache xz-utils patch
+)
+DEPS_GUEST=(
+	busybox-static tpm2-tools libtss2-tcti-device0 ima-evm-utils
+	kexec-tools cpio gzip
+)
+DEPS_VM=(qemu-system-x86 swtpm swtpm-tools)
+DEPS_DEV=(sparse shellcheck python3-docutils)
+
+# Installed version of a package, empty when not installed.
+pkg_version() {
+	local out
+	out=$(dpkg-query -W -f='${db:Status-Abbrev}|${Version}' "$1" 2>/dev/null) || return 0
+	[[ "$out" == ii* ]] && printf '%s\n' "${out#*|}"
+	return 0
+}
+
+# Print the apt-get argument for every package in "$@" that is missing.
+missing_pkgs() {
+	local pkg have
+	for pkg in "$@"; do
+		have=$(pkg_version "$pkg")
+		if [[ "$pkg" == "$LINUX_SOURCE_PKG" ]]; then
+			[[ "$have" == "$LINUX_SOURCE_VERSION" ]] ||
+				printf '%s=%s\n' "$pkg" "$LINUX_SOURCE_VERSION"
+		elif [[ -z "$have" ]]; then
+			printf '%s\n' "$pkg"
+		fi
+	done
+}
+
+APT_UPDATED=${APT_UPDATED:-}
+
+apt_install() {
+	local log
+	log="$CACHE/logs/apt.log"
+	mkdir -p "$(dirname "$log")"
+	: >"$log"
+	say "deps: installing $* (log: $log)"
+	export DEBIAN_FRONTEND=noninteractive
+	if [[ -z "$APT_UPDATED" ]]; then
+		run_logged "$log" apt-get update
+		APT_UPDATED=1
+	fi
+	run_logged "$log" apt-get install -y --no-install-recommends \
+		--allow-downgrades "$@"
+}
+
+# require_pkgs PKG...: make sure every package is installed.
+# IMA_STAGING_EXTRA_DEPS adds packages to every check.
+require_pkgs() {
+	local -a want missing
+	read -r -a want <<<"${IMA_STAGING_EXTRA_DEPS:-}"
+	want+=("$@")
+	mapfile -t missing < <(missing_pkgs "${want[@]}" | sort -u)
+	((${#missing[@]} == 0)) && return 0
+	if ((EUID != 0)); then
+		die "missing Debian packages: ${missing[*]}" \
+			"install them as root with:" \
+			"apt-get update && apt-get install -y --no-install-recommends --allow-downgrades ${missing[*]}"
+	fi
+	apt_install "${missing[@]}"
+	mapfile -t missing < <(missing_pkgs "${want[@]}")
+	((${#missing[@]} == 0)) || die "still missing after install: ${missing[*]}"
+}
+
+deps_for() {
+	case "$1" in
+	build | test) require_pkgs "${DEPS_KERNEL[@]}" "${DEPS_GUEST[@]}" "${DEPS_VM[@]}" "${DEPS_DEV[@]}" ;;
+	base) require_pkgs "$LINUX_SOURCE_PKG" xz-utils patch ;;
+	*) require_pkgs "${DEPS_KERNEL[@]}" "${DEPS_GUEST[@]}" "${DEPS_VM[@]}" ;;
+	esac
+}
