@@ -139,8 +139,13 @@ stage_and_delete() {
 	fi
 	exec 4>&- 5<&-
 	slab_after=$(slab_kb)
-	note "echo D: deleted them. Slab: $slab_after kB ($((slab_before - slab_after)) kB returned;"
-	note "their digests stay in the hash table unless booted with ima_flush_htable)."
+	note "echo D: deleted them. Slab: $slab_after kB ($((slab_before - slab_after)) kB returned)."
+	if grep -qw ima_flush_htable /proc/cmdline; then
+		note "Booted with ima_flush_htable: their digests left the hash table too."
+	else
+		note "Their digests stay in the hash table (only the template data is freed);"
+		note "'scripts/ima-staging demo --append ima_flush_htable' frees them too."
+	fi
 	echo "measured after the deletion" >/measure/after.txt
 	cat /measure/after.txt >/dev/null
 	note "Read /measure/after.txt: the kernel now holds $(count)."
