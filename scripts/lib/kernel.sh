@@ -73,10 +73,12 @@ kernel_config_inputs() {
 	echo "$LINUX_SOURCE_VERSION"
 	gcc --version | head -n 1
 	ld --version | head -n 1
-	sha256sum "$KCONFIG_FRAGMENT" "$frag"
+	# Contents only: the same inputs in another checkout configure nothing.
+	sha256sum <"$KCONFIG_FRAGMENT"
+	sha256sum <"$frag"
 	while read -r path; do
 		if [[ "$(basename "$path")" == Kconfig* && -f "$SRC/$path" ]]; then
-			sha256sum "$SRC/$path"
+			printf '%s %s\n' "$(sha256sum <"$SRC/$path")" "$path"
 		fi
 	done < <(touched_paths)
 }
