@@ -77,13 +77,15 @@ guest_inputs() {
 	{
 		kernel_image "$variant"
 		guest_host_files
-		echo "$SCRIPTS/guest/init"
-		echo "$SCRIPTS/guest/demo.sh"
 		while read -r f; do
 			echo "$SELFTESTS_OUT/$f"
 			elf_libs "$SELFTESTS_OUT/$f"
 		done < <(selftests_programs)
 	} | LC_ALL=C sort -u | xargs -r sha256sum
+	# By content: another checkout of the same scripts changes nothing.
+	for f in init demo.sh; do
+		printf '%s guest/%s\n' "$(sha256sum <"$SCRIPTS/guest/$f")" "$f"
+	done
 	while read -r f; do
 		if [[ -L "$f" ]]; then
 			printf 'link %s -> %s\n' "$f" "$(readlink "$f")"
