@@ -11,6 +11,7 @@
 #include "lib/evmctl.h"
 #include "lib/hash.h"
 #include "lib/ima_fs.h"
+#include "lib/kernel.h"
 #include "lib/replay.h"
 #include "lib/snapshot.h"
 #include "lib/tpm.h"
@@ -105,6 +106,26 @@ std::string describe_difference(const ListState &before, const ListState &after)
 	if (before.staged_ascii != after.staged_ascii)
 		text += "staged ascii list changed; ";
 	return text.empty() ? "no difference" : text;
+}
+
+std::string lists_changed_since(const ListState &before)
+{
+	ListState after = capture_lists();
+
+	return after == before ? "" : describe_difference(before, after);
+}
+
+std::string missing_staging_requirement()
+{
+	if (!ima_staging_configured())
+		return "CONFIG_IMA_STAGING is not set";
+	if (!tpm_available())
+		return "no TPM";
+	if (!path_exists(std::string(kMeasureDir)))
+		return "no measuring policy for " + std::string(kMeasureDir);
+	if (!nothing_deleted_since_boot())
+		return "records were deleted before this program started";
+	return "";
 }
 
 void SavedStore::append(const std::map<std::string, Bytes, std::less<>> &group)

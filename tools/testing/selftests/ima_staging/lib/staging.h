@@ -57,6 +57,16 @@ ListState capture_lists();
 /* Short description of how two states differ, for a failure report. */
 std::string describe_difference(const ListState &before, const ListState &after);
 
+/* How the lists changed since @before was captured; empty if they did not. */
+std::string lists_changed_since(const ListState &before);
+
+/*
+ * What the staging tests need that this system lacks, or an empty string:
+ * CONFIG_IMA_STAGING, a TPM, the measuring policy on /measure, and a list
+ * nothing was deleted from yet (so that the invariant can be checked).
+ */
+std::string missing_staging_requirement();
+
 /*
  * The records user space saved since boot, per algorithm, as one binary
  * list (groups concatenated in the order they were saved).
