@@ -78,24 +78,9 @@ static struct ima_queue_entry *ima_lookup_digest_in(struct hlist_head *table,
 }
 
 #ifdef CONFIG_IMA_STAGING
+/* The staged records' hash table, with ima_flush_htable; see below. */
 static struct hlist_head *ima_htable_staged;
-#endif
 
-/* Called with ima_extend_list_mutex held. */
-static struct ima_queue_entry *ima_lookup_digest_entry(u8 *digest_value,
-						       int pcr)
-{
-	struct ima_queue_entry *qe;
-
-	qe = ima_lookup_digest_in(ima_htable_current, digest_value, pcr);
-#ifdef CONFIG_IMA_STAGING
-	if (!qe && ima_htable_staged)
-		qe = ima_lookup_digest_in(ima_htable_staged, digest_value, pcr);
-#endif
-	return qe;
-}
-
-#ifdef CONFIG_IMA_STAGING
 /*
  * Set when a reboot or kexec begins, before the measurement lists are
  * copied for the next kernel: from then on no record is added and the PCR
@@ -114,6 +99,20 @@ static bool ima_measurements_suspended(void)
 	return false;
 }
 #endif
+
+/* Called with ima_extend_list_mutex held. */
+static struct ima_queue_entry *ima_lookup_digest_entry(u8 *digest_value,
+						       int pcr)
+{
+	struct ima_queue_entry *qe;
+
+	qe = ima_lookup_digest_in(ima_htable_current, digest_value, pcr);
+#ifdef CONFIG_IMA_STAGING
+	if (!qe && ima_htable_staged)
+		qe = ima_lookup_digest_in(ima_htable_staged, digest_value, pcr);
+#endif
+	return qe;
+}
 
 /* Add serialized sizes; ULONG_MAX means not tracked or too large. */
 static unsigned long ima_binary_size_add(unsigned long size,
