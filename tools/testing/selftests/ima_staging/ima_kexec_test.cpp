@@ -38,7 +38,7 @@ const std::vector<std::string> kTests = {
 	"kexec_with_nothing_staged",
 	"kexec_between_stage_and_delete",
 	"kexec_after_delete",
-	"kexec_after_delete_n",
+	"kexec_after_delete_n_with_measurements_racing_it",
 	"evmctl_agrees_after_four_soft_reboots",
 };
 
@@ -91,11 +91,17 @@ std::string check_after_soft_reboot()
 {
 	std::string problems = check_invariant();
 	unsigned long expected = read_state_number("expected_total") + 1;
+	bool raced = path_exists(state_path("raced"));
 
-	if (total_records() != expected)
+	/* Measurements racing the reboot add records we cannot count. */
+	if (raced ? total_records() < expected : total_records() != expected)
 		problems += "saved + current records: " + std::to_string(total_records()) +
-			    ", expected " + std::to_string(expected) + " (" +
+			    (raced ? ", expected at least " : ", expected ") +
+			    std::to_string(expected) + " (" +
 			    std::to_string(saved_store().records()) + " saved); ";
+	if (raced)
+		ktap::note(total_records() - std::min(total_records(), expected),
+			   " records measured while the reboot raced them made it over");
 	ktap::note(saved_store().records(), " records saved, ", read_measurement_count(),
 		   " in the kernel after the soft reboot");
 	return problems;
@@ -107,8 +113,13 @@ void measure(int count)
 		create_measurement();
 }
 
-/* Keeps the state, builds the next initramfs and boots the same kernel. */
-[[noreturn]] void soft_reboot(unsigned long next_phase)
+/*
+ * Keeps the state, builds the next initramfs and boots the same kernel.
+ * With @race, another process measures files from the kexec load on, into
+ * the reboot. (The kexec buffer is sized at load time with half a page to
+ * spare, as in 6.12: records measured before the load are all copied.)
+ */
+[[noreturn]] void soft_reboot(unsigned long next_phase, bool race = false)
 {
 	saved_store().save_to(kStateDir);
 	/* Staged records travel too. */
@@ -132,6 +143,15 @@ void measure(int count)
 		      cmdline.c_str(), 0UL))
 		throw_errno("kexec_file_load");
 	::sync();
+	std::fflush(nullptr);
+	if (race) {
+		if (::fork() == 0) {
+			for (;;)
+				create_measurement();
+		}
+		/* A few records, well within the half page, before the reboot. */
+		::usleep(10000);
+	}
 	::syscall(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_KEXEC,
 		  nullptr);
 	throw_errno("reboot(LINUX_REBOOT_CMD_KEXEC)");
@@ -207,7 +227,14 @@ void after_stage_without_delete()
 	soft_reboot(3);
 }
 
-/* Phase 3: after a kexec after D. Delete N, then kexec. */
+/*
+ * Phase 3: after a kexec after D. Delete N, then kexec while another
+ * process keeps measuring files: measurement is suspended before the list
+ * is copied, so no record extends the PCR without reaching the next kernel.
+ * (Without the suspension a racing record breaks the replay if it lands
+ * between the copy and the TPM's shutdown: this check can catch that, but
+ * not on every run.)
+ */
 void after_delete()
 {
 	report(3, check_after_soft_reboot());
@@ -217,7 +244,8 @@ void after_delete()
 		throw std::runtime_error("N failed: errno " + std::to_string(error));
 	measure(1);
 	fd.reset();
-	soft_reboot(4);
+	write_file(state_path("raced"), as_bytes("1\n"));
+	soft_reboot(4, true);
 }
 
 /* Phase 4: after a kexec after N. The last checks. */
