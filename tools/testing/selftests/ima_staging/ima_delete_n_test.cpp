@@ -105,12 +105,10 @@ class MeasurementGenerator {
 public:
 	MeasurementGenerator()
 	{
-		int fds[2];
+		Pipe count;
 
-		if (::pipe2(fds, O_CLOEXEC))
-			throw_errno("pipe");
-		count_read_.reset(fds[0]);
-		UniqueFd count_write(fds[1]);
+		count_read_ = std::move(count.read_end);
+		UniqueFd count_write = std::move(count.write_end);
 		child_ = std::make_unique<ChildProcess>(ChildProcess::fork_and_run([&]() {
 			count_read_.reset();
 			std::signal(SIGTERM, [](int) { stop_requested = 1; });

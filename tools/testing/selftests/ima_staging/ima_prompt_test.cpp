@@ -135,22 +135,6 @@ void become_nobody()
 		throw_errno("switching to uid 65534");
 }
 
-/* A pipe whose ends are closed with it. */
-struct Pipe {
-	UniqueFd read_end;
-	UniqueFd write_end;
-
-	Pipe()
-	{
-		int fds[2];
-
-		if (::pipe2(fds, O_CLOEXEC))
-			throw_errno("pipe");
-		read_end.reset(fds[0]);
-		write_end.reset(fds[1]);
-	}
-};
-
 /*
  * Another process that holds @file_name open with @flags until destroyed.
  * opened() tells whether its open succeeded.

@@ -37,13 +37,9 @@ static std::string run_tpm2(const std::vector<std::string> &argv)
 {
 	CommandResult result = run_command(argv);
 
-	if (result.exit_code != 0) {
-		std::string command;
-		for (const std::string &arg : argv)
-			command += (command.empty() ? "" : " ") + arg;
-		throw std::runtime_error(command + " failed (" + std::to_string(result.exit_code) +
-					 "): " + result.output);
-	}
+	if (result.exit_code != 0)
+		throw std::runtime_error(command_line(argv) + " failed (" +
+					 std::to_string(result.exit_code) + "): " + result.output);
 	return result.output;
 }
 

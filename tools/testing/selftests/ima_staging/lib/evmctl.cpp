@@ -28,14 +28,10 @@ EvmctlResult run_evmctl_ima_measurement(const std::string &list_path, std::strin
 		"--verify-bank=" + std::string(bank),
 		"--pcrs", std::string(bank) + "," + pcrs_path, list_path,
 	};
-	std::string command;
-	for (const std::string &arg : argv)
-		command += (command.empty() ? "" : " ") + arg;
-
 	CommandResult result = run_command(argv);
 	bool validated = result.exit_code == 0 &&
 			 result.output.find(kMatchMessage) != std::string::npos;
-	return {validated, result.exit_code, std::move(command), std::move(result.output)};
+	return {validated, result.exit_code, command_line(argv), std::move(result.output)};
 }
 
 EvmctlResult evmctl_validate(ByteView sha1_binary_list, std::string_view bank,

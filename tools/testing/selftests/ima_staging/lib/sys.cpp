@@ -248,16 +248,30 @@ int ChildProcess::wait()
 	return WEXITSTATUS(status);
 }
 
+Pipe::Pipe()
+{
+	int fds[2];
+
+	if (::pipe2(fds, O_CLOEXEC) < 0)
+		throw_errno("pipe2");
+	read_end.reset(fds[0]);
+	write_end.reset(fds[1]);
+}
+
+std::string command_line(const std::vector<std::string> &argv)
+{
+	std::string line;
+
+	for (const std::string &arg : argv)
+		line += (line.empty() ? "" : " ") + arg;
+	return line;
+}
+
 CommandResult run_command(const std::vector<std::string> &argv)
 {
-	int pipe_fds[2];
-
 	if (argv.empty())
 		throw std::invalid_argument("run_command: empty argv");
-	if (::pipe2(pipe_fds, O_CLOEXEC) < 0)
-		throw_errno("pipe2");
-	UniqueFd read_end(pipe_fds[0]);
-	UniqueFd write_end(pipe_fds[1]);
+	Pipe output_pipe;
 
 	ChildProcess child = ChildProcess::fork_and_run([&]() {
 		std::vector<char *> args;
@@ -265,16 +279,16 @@ CommandResult run_command(const std::vector<std::string> &argv)
 		for (const std::string &arg : argv)
 			args.push_back(const_cast<char *>(arg.c_str()));
 		args.push_back(nullptr);
-		::dup2(write_end.get(), STDOUT_FILENO);
-		::dup2(write_end.get(), STDERR_FILENO);
+		::dup2(output_pipe.write_end.get(), STDOUT_FILENO);
+		::dup2(output_pipe.write_end.get(), STDERR_FILENO);
 		::execvp(args[0], args.data());
 		std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
 		return 127;
 	});
-	write_end.reset();
+	output_pipe.write_end.reset();
 
 	std::string output;
-	Bytes data = read_all(read_end.get());
+	Bytes data = read_all(output_pipe.read_end.get());
 	output.assign(data.begin(), data.end());
 	return {child.wait(), std::move(output)};
 }

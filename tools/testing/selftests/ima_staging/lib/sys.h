@@ -44,6 +44,14 @@ private:
 
 UniqueFd open_or_throw(const std::string &path, int flags, mode_t mode = 0);
 
+/* A pipe (O_CLOEXEC) whose ends are closed with it, or one by one with reset(). */
+struct Pipe {
+	Pipe();
+
+	UniqueFd read_end;
+	UniqueFd write_end;
+};
+
 /* Result of an open() that may fail on purpose: fd is valid iff error == 0. */
 struct OpenResult {
 	UniqueFd fd;
@@ -106,6 +114,9 @@ struct CommandResult {
 	int exit_code; /* 128 + signal number if killed, 127 if exec failed */
 	std::string output; /* stdout and stderr, interleaved */
 };
+
+/* The words of @argv joined by spaces, to show a command in a message. */
+std::string command_line(const std::vector<std::string> &argv);
 
 /* Runs argv[0] (searched in $PATH) and collects its output. */
 CommandResult run_command(const std::vector<std::string> &argv);
