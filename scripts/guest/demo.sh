@@ -30,18 +30,6 @@ count() {
 	cat "$IMA/runtime_measurements_count"
 }
 
-# pcrs_file BANK FILE: the PCR values of one bank in evmctl's --pcrs format.
-pcrs_file() {
-	bank=$1
-	out=$2
-	: >"$out"
-	i=0
-	while [ "$i" -lt 24 ]; do
-		printf 'PCR-%02d: %s\n' "$i" "$(cat "$TPM/pcr-$bank/$i")" >>"$out"
-		i=$((i + 1))
-	done
-}
-
 intro() {
 	step "Kernel $(uname -r), IMA policy"
 	note "$(cat "$IMA/policy" 2>/dev/null || echo 'measure func=FILE_CHECK mask=MAY_READ fsmagic=0x858458f6')"
@@ -79,8 +67,9 @@ read_pcr() {
 # replay LIST: evmctl recomputes PCR 10 from LIST and compares with the TPM.
 replay() {
 	list=$1
-	pcrs_file sha1 "$WORK/pcrs-sha1"
-	pcrs_file sha256 "$WORK/pcrs-sha256"
+	# The TPM's PCRs in evmctl's --pcrs format.
+	ima_tool pcrs-file "$WORK/pcrs-sha1" sha1 >/dev/null
+	ima_tool pcrs-file "$WORK/pcrs-sha256" sha256 >/dev/null
 	if evmctl ima_measurement --pcrs "sha1,$WORK/pcrs-sha1" \
 		--pcrs "sha256,$WORK/pcrs-sha256" "$list" >"$WORK/evmctl.out" 2>&1; then
 		sed 's/^/   evmctl: /' "$WORK/evmctl.out"
