@@ -139,9 +139,52 @@ extern struct ima_mlist ima_measurements;	/* the current list */
 #ifdef CONFIG_IMA_STAGING
 extern struct ima_mlist ima_measurements_staged;
 
-int ima_stage_measurements(void);
-int ima_delete_staged_measurements(void);
-int ima_delete_measurements(unsigned long n);
+/**
+ * struct ima_staging - the lists and hash tables staging works on
+ * @measurements: the current list, which new records are appended to
+ * @staged: the staged list
+ * @htable: the hash table new records are added to
+ * @htable_staged: the staged records' hash table, or NULL
+ * @htable_spare: an empty hash table, or NULL
+ * @flush_htable: deleting staged records also forgets their digests
+ * @suspended: a reboot or kexec began: no record is added any more
+ *
+ * With @flush_htable, staging moves the hash table along with the
+ * records to @htable_staged, and new records go to @htable_spare, which
+ * becomes @htable.  Lookups search both tables until the staged records
+ * are deleted, so a record measured between staging and deletion is
+ * never measured twice.  Deletion frees the staged table's records, and
+ * the emptied table becomes the next spare.
+ *
+ * ima_staging holds the live lists; KUnit tests make private ones.
+ * Changed with ima_extend_list_mutex held.
+ */
+struct ima_staging {
+	struct ima_mlist *measurements;
+	struct ima_mlist *staged;
+	struct hlist_head *htable;
+	struct hlist_head *htable_staged;
+	struct hlist_head *htable_spare;
+	bool flush_htable;
+	bool suspended;
+};
+
+extern struct ima_staging ima_staging;
+
+int ima_stage_measurements(struct ima_staging *s);
+int ima_delete_staged_measurements(struct ima_staging *s);
+int ima_delete_measurements(struct ima_staging *s, unsigned long n);
+
+#if IS_ENABLED(CONFIG_KUNIT)
+/* The steps of the requests, for KUnit tests; see ima_queue.c. */
+void ima_mlist_move(struct ima_mlist *dst, struct ima_mlist *src);
+struct list_head *ima_mlist_nth(struct ima_mlist *list, unsigned long n,
+				unsigned long *size);
+struct list_head *ima_mlist_cut_front(struct ima_mlist *src,
+				      struct list_head *nth, long n,
+				      unsigned long size, struct ima_mlist *dst);
+void ima_free_records(struct list_head *first, long count, bool unhashed);
+#endif
 int __init ima_init_staging(void);
 #else
 static inline int ima_init_staging(void)

@@ -222,9 +222,7 @@ static int ima_measurements_request(const char *request)
 	ret = kstrtoul(request, 10, &n);
 	if (ret)
 		return ret;
-	if (!n)
-		return -EINVAL;
-	return ima_delete_measurements(n);
+	return ima_delete_measurements(&ima_staging, n);
 }
 
 static ssize_t ima_measurements_write(struct file *file, const char __user *buf,
@@ -238,9 +236,9 @@ static ssize_t ima_measurements_write(struct file *file, const char __user *buf,
 static int ima_staged_request(const char *request)
 {
 	if (!strcmp(request, "A"))
-		return ima_stage_measurements();
+		return ima_stage_measurements(&ima_staging);
 	if (!strcmp(request, "D"))
-		return ima_delete_staged_measurements();
+		return ima_delete_staged_measurements(&ima_staging);
 	return -EINVAL;
 }
 

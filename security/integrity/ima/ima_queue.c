@@ -19,6 +19,7 @@
 #include <linux/rculist.h>
 #include <linux/reboot.h>
 #include <linux/slab.h>
+#include <kunit/visibility.h>
 #include "ima.h"
 
 #define AUDIT_CAUSE_LEN_MAX 32
@@ -42,12 +43,6 @@ struct ima_h_table ima_htable = {
 	.violations = ATOMIC_LONG_INIT(0),
 	.queue[0 ... IMA_MEASURE_HTABLE_SIZE - 1] = HLIST_HEAD_INIT
 };
-
-/*
- * The hash table that new records are added to.  Only staging with
- * ima_flush_htable replaces it; changed with ima_extend_list_mutex held.
- */
-static struct hlist_head *ima_htable_current = ima_htable.queue;
 
 /* mutex protects atomicity of extending measurement list
  * and extending the TPM PCR aggregate. Since tpm_extend can take
@@ -78,22 +73,34 @@ static struct ima_queue_entry *ima_lookup_digest_in(struct hlist_head *table,
 }
 
 #ifdef CONFIG_IMA_STAGING
-/* The staged records' hash table, with ima_flush_htable; see below. */
-static struct hlist_head *ima_htable_staged;
+static struct hlist_head ima_htable_spare_queue[IMA_MEASURE_HTABLE_SIZE];
 
-/*
- * Set when a reboot or kexec begins, before the measurement lists are
- * copied for the next kernel: from then on no record is added and the PCR
- * is not extended, so the copy holds every record the PCR covers.
- * Protected by ima_extend_list_mutex.
- */
-static bool ima_suspended;
+struct ima_mlist ima_measurements_staged =
+	IMA_MLIST_INIT(ima_measurements_staged);
+
+struct ima_staging ima_staging = {
+	.measurements = &ima_measurements,
+	.staged = &ima_measurements_staged,
+	.htable = ima_htable.queue,
+	.htable_spare = ima_htable_spare_queue,
+};
+
+/* Called with ima_extend_list_mutex held. */
+static struct hlist_head *ima_htable_current(void)
+{
+	return ima_staging.htable;
+}
 
 static bool ima_measurements_suspended(void)
 {
-	return ima_suspended;
+	return ima_staging.suspended;
 }
 #else
+static struct hlist_head *ima_htable_current(void)
+{
+	return ima_htable.queue;
+}
+
 static bool ima_measurements_suspended(void)
 {
 	return false;
@@ -106,10 +113,11 @@ static struct ima_queue_entry *ima_lookup_digest_entry(u8 *digest_value,
 {
 	struct ima_queue_entry *qe;
 
-	qe = ima_lookup_digest_in(ima_htable_current, digest_value, pcr);
+	qe = ima_lookup_digest_in(ima_htable_current(), digest_value, pcr);
 #ifdef CONFIG_IMA_STAGING
-	if (!qe && ima_htable_staged)
-		qe = ima_lookup_digest_in(ima_htable_staged, digest_value, pcr);
+	if (!qe && ima_staging.htable_staged)
+		qe = ima_lookup_digest_in(ima_staging.htable_staged,
+					  digest_value, pcr);
 #endif
 	return qe;
 }
@@ -164,7 +172,7 @@ static int ima_add_digest_entry(struct ima_template_entry *entry,
 	atomic_long_inc(&ima_measurements.count);
 	if (update_htable) {
 		key = ima_hash_key(entry->digests[ima_hash_algo_idx].digest);
-		hlist_add_head_rcu(&qe->hnext, &ima_htable_current[key]);
+		hlist_add_head_rcu(&qe->hnext, &ima_htable_current()[key]);
 	} else {
 		INIT_HLIST_NODE(&qe->hnext);
 	}
@@ -316,8 +324,10 @@ int __init ima_init_digests(void)
  * staging holds it only for constant-time steps: swapping list heads,
  * counters and hash tables.  Walking and freeing records happen without
  * it.  ima_stage_mutex serializes the requests themselves, so that the
- * staged list, ima_htable_staged and ima_htable_spare only change under
- * a request that is not racing another one.
+ * staged list and the staged and spare hash tables only change under a
+ * request that is not racing another one.  The mutexes are global: a
+ * request on a private struct ima_staging, as KUnit tests make, also
+ * serializes with the live lists.
  *
  * RCU: records moved to another list keep their links, so a reader in
  * the middle of a walk may end it at the head of the other list (see
@@ -326,27 +336,11 @@ int __init ima_init_digests(void)
  */
 static DEFINE_MUTEX(ima_stage_mutex);
 
-struct ima_mlist ima_measurements_staged =
-	IMA_MLIST_INIT(ima_measurements_staged);
-
-/*
- * With ima_flush_htable, deleting the staged records also forgets their
- * template digests.  Staging then moves the hash table along with the
- * records to ima_htable_staged, and new records go to an empty table,
- * the spare.  Lookups search both tables until the staged records are
- * deleted, so a record measured between staging and deletion is never
- * measured twice.  Deletion frees the staged table's records; the empty
- * table becomes the next spare.
- */
-static bool ima_flush_htable __ro_after_init;
-static struct hlist_head ima_htable_spare_queue[IMA_MEASURE_HTABLE_SIZE];
-static struct hlist_head *ima_htable_spare = ima_htable_spare_queue;
-
 static int ima_suspend_measurements(struct notifier_block *nb,
 				    unsigned long action, void *data)
 {
 	mutex_lock(&ima_extend_list_mutex);
-	ima_suspended = true;
+	ima_staging.suspended = true;
 	mutex_unlock(&ima_extend_list_mutex);
 	return NOTIFY_DONE;
 }
@@ -366,7 +360,7 @@ static int __init ima_flush_htable_setup(char *str)
 {
 	if (*str)
 		return 0;
-	ima_flush_htable = true;
+	ima_staging.flush_htable = true;
 	return 1;
 }
 __setup("ima_flush_htable", ima_flush_htable_setup);
@@ -376,7 +370,8 @@ __setup("ima_flush_htable", ima_flush_htable_setup);
  * A reader walking @src ends its walk at the head of @dst.
  * Called with ima_extend_list_mutex held.
  */
-static void ima_mlist_move(struct ima_mlist *dst, struct ima_mlist *src)
+VISIBLE_IF_KUNIT void ima_mlist_move(struct ima_mlist *dst,
+				     struct ima_mlist *src)
 {
 	struct list_head *first = src->head.next;
 	struct list_head *last = src->head.prev;
@@ -417,8 +412,9 @@ static struct list_head *ima_mlist_detach(struct ima_mlist *list,
  * ima_extend_list_mutex, by a request that keeps other requests off
  * @list: appending records does not touch it.
  */
-static struct list_head *ima_mlist_nth(struct ima_mlist *list,
-				       unsigned long n, unsigned long *size)
+VISIBLE_IF_KUNIT struct list_head *ima_mlist_nth(struct ima_mlist *list,
+						 unsigned long n,
+						 unsigned long *size)
 {
 	struct list_head *p = &list->head;
 	struct ima_queue_entry *qe;
@@ -440,10 +436,9 @@ static struct list_head *ima_mlist_nth(struct ima_mlist *list,
  * a cut record walks on into the rest, now on @dst.
  * Called with ima_extend_list_mutex held.
  */
-static struct list_head *ima_mlist_cut_front(struct ima_mlist *src,
-					     struct list_head *nth, long n,
-					     unsigned long size,
-					     struct ima_mlist *dst)
+VISIBLE_IF_KUNIT struct list_head *
+ima_mlist_cut_front(struct ima_mlist *src, struct list_head *nth, long n,
+		    unsigned long size, struct ima_mlist *dst)
 {
 	struct list_head *first = src->head.next;
 	struct list_head *rest = nth->next;
@@ -488,8 +483,8 @@ static void ima_free_template_data(struct ima_template_entry *entry)
  * keeps the part the table needs; with @unhashed the caller drops the
  * whole table the records are in.
  */
-static void ima_free_records(struct list_head *first, long count,
-			     bool unhashed)
+VISIBLE_IF_KUNIT void ima_free_records(struct list_head *first, long count,
+				       bool unhashed)
 {
 	struct ima_queue_entry *qe;
 	struct list_head *p = first;
@@ -509,31 +504,31 @@ static void ima_free_records(struct list_head *first, long count,
 
 /**
  * ima_stage_measurements - move the current list to the staged list
+ * @s: the lists, &ima_staging outside of tests
  *
  * New records keep going to the now empty current list.
  *
  * Return: 0, -EEXIST if records are staged already, -ENOENT if the
  * current list is empty, -EACCES once a reboot or kexec began.
  */
-int ima_stage_measurements(void)
+int ima_stage_measurements(struct ima_staging *s)
 {
-	struct ima_mlist *staged = &ima_measurements_staged;
 	int ret = 0;
 
 	mutex_lock(&ima_stage_mutex);
 	mutex_lock(&ima_extend_list_mutex);
-	if (ima_suspended) {
+	if (s->suspended) {
 		ret = -EACCES;
-	} else if (!list_empty(&staged->head)) {
+	} else if (!list_empty(&s->staged->head)) {
 		ret = -EEXIST;
-	} else if (list_empty(&ima_measurements.head)) {
+	} else if (list_empty(&s->measurements->head)) {
 		ret = -ENOENT;
 	} else {
-		ima_mlist_move(staged, &ima_measurements);
-		if (ima_flush_htable) {
-			ima_htable_staged = ima_htable_current;
-			ima_htable_current = ima_htable_spare;
-			ima_htable_spare = NULL;
+		ima_mlist_move(s->staged, s->measurements);
+		if (s->flush_htable) {
+			s->htable_staged = s->htable;
+			s->htable = s->htable_spare;
+			s->htable_spare = NULL;
 		}
 	}
 	mutex_unlock(&ima_extend_list_mutex);
@@ -543,91 +538,97 @@ int ima_stage_measurements(void)
 
 /**
  * ima_delete_staged_measurements - delete the staged records
+ * @s: the lists, &ima_staging outside of tests
  *
- * Their template digests stay in the hash table unless ima_flush_htable
+ * Their template digests stay in the hash table unless @s->flush_htable
  * is set.
  *
  * Return: 0, -ENOENT if nothing is staged, -ESTALE once a reboot or kexec
  * began: the records go to the next kernel.
  */
-int ima_delete_staged_measurements(void)
+int ima_delete_staged_measurements(struct ima_staging *s)
 {
 	struct hlist_head *table;
 	struct list_head *first;
 	long count;
+	int ret = 0;
 	int i;
 
 	mutex_lock(&ima_stage_mutex);
 	mutex_lock(&ima_extend_list_mutex);
-	if (ima_suspended || list_empty(&ima_measurements_staged.head)) {
-		mutex_unlock(&ima_extend_list_mutex);
-		mutex_unlock(&ima_stage_mutex);
-		return ima_suspended ? -ESTALE : -ENOENT;
+	if (s->suspended) {
+		ret = -ESTALE;
+	} else if (list_empty(&s->staged->head)) {
+		ret = -ENOENT;
+	} else {
+		first = ima_mlist_detach(s->staged, &count);
+		table = s->htable_staged;
+		s->htable_staged = NULL;
 	}
-	first = ima_mlist_detach(&ima_measurements_staged, &count);
-	table = ima_htable_staged;
-	ima_htable_staged = NULL;
 	mutex_unlock(&ima_extend_list_mutex);
+	if (ret)
+		goto out;
 
 	synchronize_rcu();
-	ima_free_records(first, count, ima_flush_htable);
+	ima_free_records(first, count, s->flush_htable);
 	if (table) {
 		for (i = 0; i < IMA_MEASURE_HTABLE_SIZE; i++)
 			INIT_HLIST_HEAD(&table[i]);
-		ima_htable_spare = table;
+		s->htable_spare = table;
 	}
+out:
 	mutex_unlock(&ima_stage_mutex);
-	return 0;
+	return ret;
 }
 
 /**
  * ima_delete_measurements - delete the @n oldest records of the current list
- * @n: how many records to delete, at least 1
+ * @s: the lists, &ima_staging outside of tests
+ * @n: how many records to delete
  *
  * The list is staged under ima_extend_list_mutex, walked to the @n-th
  * record without it, and the rest spliced back in front of the records
  * appended meanwhile; the lock is held for constant time only.
  *
- * Return: 0, -EINVAL if ima_flush_htable is set (the records' digests
- * would have to leave the hash table one by one), -EEXIST if records are
- * staged, -ENOENT if the current list holds fewer than @n records, -ESTALE
- * once a reboot or kexec began.  A request that meets the reboot after
- * staging leaves the records staged: the staged list goes to the next
- * kernel first, so the order of the records is kept.
+ * Return: 0, -EINVAL if @n is 0 or @s->flush_htable is set (the records'
+ * digests would have to leave the hash table one by one), -EEXIST if
+ * records are staged, -ENOENT if the current list holds fewer than @n
+ * records, -ESTALE once a reboot or kexec began.  A request that meets
+ * the reboot after staging leaves the records staged: the staged list
+ * goes to the next kernel first, so the order of the records is kept.
  */
-int ima_delete_measurements(unsigned long n)
+int ima_delete_measurements(struct ima_staging *s, unsigned long n)
 {
-	struct ima_mlist *staged = &ima_measurements_staged;
 	struct list_head *first, *nth;
 	unsigned long size = 0;
 	int ret = 0;
 
-	if (ima_flush_htable)
+	if (!n || s->flush_htable)
 		return -EINVAL;
 
 	mutex_lock(&ima_stage_mutex);
 	mutex_lock(&ima_extend_list_mutex);
-	if (ima_suspended)
+	if (s->suspended)
 		ret = -ESTALE;
-	else if (!list_empty(&staged->head))
+	else if (!list_empty(&s->staged->head))
 		ret = -EEXIST;
-	else if ((unsigned long)atomic_long_read(&ima_measurements.count) < n)
+	else if ((unsigned long)atomic_long_read(&s->measurements->count) < n)
 		ret = -ENOENT;
 	else
-		ima_mlist_move(staged, &ima_measurements);
+		ima_mlist_move(s->staged, s->measurements);
 	mutex_unlock(&ima_extend_list_mutex);
 	if (ret)
 		goto out;
 
-	nth = ima_mlist_nth(staged, n, &size);
+	nth = ima_mlist_nth(s->staged, n, &size);
 
 	mutex_lock(&ima_extend_list_mutex);
-	if (ima_suspended) {
+	if (s->suspended) {
 		mutex_unlock(&ima_extend_list_mutex);
 		ret = -ESTALE;
 		goto out;
 	}
-	first = ima_mlist_cut_front(staged, nth, n, size, &ima_measurements);
+	first = ima_mlist_cut_front(s->staged, nth, n, size, s->measurements);
 	mutex_unlock(&ima_extend_list_mutex);
 
 	synchronize_rcu();

@@ -1,0 +1,459 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KUnit tests of the measurement list logic behind CONFIG_IMA_STAGING.
+ *
+ * Every test builds its own lists, hash tables and records in a private
+ * struct ima_staging: none touches the live measurement list, and none
+ * extends a PCR.  A record's number is kept in its template digest, which
+ * survives the freeing of template data, so the tests can check which
+ * records went where, in which order.
+ */
+
+#include <kunit/test.h>
+#include <linux/slab.h>
+#include "ima.h"
+
+#define TEST_TEMPLATE_NAME	"ima-test"
+
+struct staging_test {
+	struct ima_mlist measurements;
+	struct ima_mlist staged;
+	struct hlist_head *tables[2];
+	struct ima_staging s;
+	unsigned int next_record;
+};
+
+static struct ima_template_desc test_desc = {
+	.name = TEST_TEMPLATE_NAME,
+	.num_fields = 1,
+};
+
+static unsigned long empty_size(void)
+{
+	return IS_ENABLED(CONFIG_IMA_KEXEC) ? 0 : ULONG_MAX;
+}
+
+static void init_mlist(struct ima_mlist *list)
+{
+	INIT_LIST_HEAD(&list->head);
+	atomic_long_set(&list->count, 0);
+	list->binary_size = empty_size();
+}
+
+/* Records are numbered in the order they are added, from 0. */
+static u32 record_number(struct ima_queue_entry *qe)
+{
+	u32 number;
+
+	memcpy(&number, qe->entry->digests[ima_hash_algo_idx].digest,
+	       sizeof(number));
+	return number;
+}
+
+static u32 record_number_at(struct list_head *p)
+{
+	return record_number(list_entry(p, struct ima_queue_entry, later));
+}
+
+static u32 template_data_len(u32 number)
+{
+	return 8 + number % 5;
+}
+
+/* The serialized size of record @number, as the kexec buffer needs it. */
+static unsigned long record_size(u32 number)
+{
+	return sizeof(u32) + TPM_DIGEST_SIZE + sizeof(int) +
+	       strlen(TEST_TEMPLATE_NAME) + sizeof(u32) +
+	       template_data_len(number);
+}
+
+static unsigned long records_size(u32 first, u32 count)
+{
+	unsigned long size = 0;
+
+	while (count--)
+		size += record_size(first++);
+	return size;
+}
+
+/* The size a list of these records accounts: kexec alone needs it. */
+static unsigned long list_size(u32 first, u32 count)
+{
+	if (!count)
+		return empty_size();
+	return IS_ENABLED(CONFIG_IMA_KEXEC) ? records_size(first, count) :
+					      ULONG_MAX;
+}
+
+static struct ima_queue_entry *alloc_record(struct kunit *test, u32 number)
+{
+	struct ima_template_entry *entry;
+	struct ima_queue_entry *qe;
+	u32 len = template_data_len(number);
+
+	entry = kzalloc(struct_size(entry, template_data, 1), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, entry);
+	entry->template_desc = &test_desc;
+	entry->digests = kcalloc(ima_hash_algo_idx + 1,
+				 sizeof(*entry->digests), GFP_KERNEL);
+	entry->template_data[0].data = kzalloc(len, GFP_KERNEL);
+	qe = kzalloc(sizeof(*qe), GFP_KERNEL);
+	if (!entry->digests || !entry->template_data[0].data || !qe) {
+		ima_free_template_entry(entry);
+		kfree(qe);
+		KUNIT_FAIL_AND_ABORT(test, "out of memory");
+	}
+	memcpy(entry->digests[ima_hash_algo_idx].digest, &number,
+	       sizeof(number));
+	entry->template_data[0].len = len;
+	entry->template_data_len = len;
+	qe->entry = entry;
+	INIT_HLIST_NODE(&qe->hnext);
+	return qe;
+}
+
+/* Append @count records to the current list, as ima_add_digest_entry(). */
+static void add_records(struct kunit *test, struct staging_test *t,
+			unsigned int count, bool hashed)
+{
+	struct ima_mlist *list = t->s.measurements;
+	struct ima_queue_entry *qe;
+	unsigned int key;
+
+	while (count--) {
+		qe = alloc_record(test, t->next_record);
+		list_add_tail(&qe->later, &list->head);
+		atomic_long_inc(&list->count);
+		if (list->binary_size != ULONG_MAX)
+			list->binary_size += record_size(t->next_record);
+		if (hashed) {
+			key = ima_hash_key(qe->entry->digests[ima_hash_algo_idx].digest);
+			hlist_add_head(&qe->hnext, &t->s.htable[key]);
+		}
+		t->next_record++;
+	}
+}
+
+/* @list holds records @first to @first + @count - 1, in order. */
+static void expect_records(struct kunit *test, struct ima_mlist *list,
+			   u32 first, u32 count)
+{
+	struct ima_queue_entry *qe;
+	u32 number = first;
+
+	KUNIT_EXPECT_EQ(test, atomic_long_read(&list->count), (long)count);
+	KUNIT_EXPECT_EQ(test, list->binary_size, list_size(first, count));
+	list_for_each_entry(qe, &list->head, later) {
+		KUNIT_EXPECT_EQ(test, record_number(qe), number);
+		number++;
+	}
+	KUNIT_EXPECT_EQ(test, number - first, count);
+}
+
+static bool table_is_empty(struct hlist_head *table)
+{
+	int i;
+
+	for (i = 0; i < IMA_MEASURE_HTABLE_SIZE; i++)
+		if (!hlist_empty(&table[i]))
+			return false;
+	return true;
+}
+
+static unsigned int table_records(struct hlist_head *table)
+{
+	struct ima_queue_entry *qe;
+	unsigned int count = 0;
+	int i;
+
+	for (i = 0; i < IMA_MEASURE_HTABLE_SIZE; i++)
+		hlist_for_each_entry(qe, &table[i], hnext)
+			count++;
+	return count;
+}
+
+static int staging_test_init(struct kunit *test)
+{
+	struct staging_test *t;
+	unsigned int i;
+
+	t = kunit_kzalloc(test, sizeof(*t), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, t);
+	for (i = 0; i < ARRAY_SIZE(t->tables); i++) {
+		t->tables[i] = kunit_kcalloc(test, IMA_MEASURE_HTABLE_SIZE,
+					     sizeof(*t->tables[i]), GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(test, t->tables[i]);
+	}
+	init_mlist(&t->measurements);
+	init_mlist(&t->staged);
+	t->s.measurements = &t->measurements;
+	t->s.staged = &t->staged;
+	t->s.htable = t->tables[0];
+	t->s.htable_spare = t->tables[1];
+	test->priv = t;
+	return 0;
+}
+
+static void free_list(struct ima_mlist *list)
+{
+	struct ima_queue_entry *qe, *tmp;
+
+	list_for_each_entry_safe(qe, tmp, &list->head, later) {
+		hlist_del_init(&qe->hnext);
+		ima_free_template_entry(qe->entry);
+		kfree(qe);
+	}
+	INIT_LIST_HEAD(&list->head);
+}
+
+/* Frees the records on the lists, then those only left in a table. */
+static void staging_test_exit(struct kunit *test)
+{
+	struct staging_test *t = test->priv;
+	struct ima_queue_entry *qe;
+	struct hlist_node *tmp;
+	unsigned int i;
+	int key;
+
+	free_list(&t->measurements);
+	free_list(&t->staged);
+	for (i = 0; i < ARRAY_SIZE(t->tables); i++) {
+		for (key = 0; key < IMA_MEASURE_HTABLE_SIZE; key++) {
+			hlist_for_each_entry_safe(qe, tmp, &t->tables[i][key],
+						  hnext) {
+				hlist_del(&qe->hnext);
+				ima_free_template_entry(qe->entry);
+				kfree(qe);
+			}
+		}
+	}
+}
+
+static void stage_moves_the_whole_list(struct kunit *test)
+{
+	struct staging_test *t = test->priv;
+
+	add_records(test, t, 5, false);
+	KUNIT_ASSERT_EQ(test, ima_stage_measurements(&t->s), 0);
+	expect_records(test, &t->staged, 0, 5);
+	expect_records(test, &t->measurements, 0, 0);
+
+	/* new records go to the empty current list */
+	add_records(test, t, 2, false);
+	expect_records(test, &t->staged, 0, 5);
+	expect_records(test, &t->measurements, 5, 2);
+}
+
+static void stage_refuses_and_changes_nothing(struct kunit *test)
+{
+	struct staging_test *t = test->priv;
+
+	KUNIT_EXPECT_EQ(test, ima_stage_measurements(&t->s), -ENOENT);
+	expect_records(test, &t->staged, 0, 0);
+
+	add_records(test, t, 3, false);
+	KUNIT_ASSERT_EQ(test, ima_stage_measurements(&t->s), 0);
+	add_records(test, t, 2, false);
+	KUNIT_EXPECT_EQ(test, ima_stage_measurements(&t->s), -EEXIST);
+	expect_records(test, &t->staged, 0, 3);
+	expect_records(test, &t->measurements, 3, 2);
+}
+
+static void delete_staged_keeps_digests_by_default(struct kunit *test)
+{
+	struct staging_test *t = test->priv;
+	struct ima_queue_entry *qe;
+	int key;
+
+	add_records(test, t, 4, true);
+	KUNIT_ASSERT_EQ(test, ima_stage_measurements(&t->s), 0);
+	add_records(test, t, 1, true);
+	KUNIT_ASSERT_EQ(test, ima_delete_staged_measurements(&t->s), 0);
+	expect_records(test, &t->staged, 0, 0);
+	expect_records(test, &t->measurements, 4, 1);
+
+	/* the deleted records' digests stay hashed, their data is freed */
+	KUNIT_EXPECT_PTR_EQ(test, t->s.htable, t->tables[0]);
+	KUNIT_EXPECT_EQ(test, table_records(t->tables[0]), 5);
+	for (key = 0; key < IMA_MEASURE_HTABLE_SIZE; key++) {
+		hlist_for_each_entry(qe, &t->tables[0][key], hnext) {
+			if (record_number(qe) == 4)
+				continue;
+			KUNIT_EXPECT_EQ(test, qe->entry->template_data_len, 0);
+			KUNIT_EXPECT_NULL(test, qe->entry->template_data[0].data);
+		}
+	}
+	KUNIT_EXPECT_EQ(test, ima_delete_staged_measurements(&t->s), -ENOENT);
+}
+
+static void delete_staged_flushes_the_staged_table(struct kunit *test)
+{
+	struct staging_test *t = test->priv;
+
+	t->s.flush_htable = true;
+	add_records(test, t, 4, true);
+	KUNIT_ASSERT_EQ(test, ima_stage_measurements(&t->s), 0);
+	/* the records' table moved with them, new ones go to the spare */
+	KUNIT_EXPECT_PTR_EQ(test, t->s.htable_staged, t->tables[0]);
+	KUNIT_EXPECT_PTR_EQ(test, t->s.htable, t->tables[1]);
+	KUNIT_EXPECT_NULL(test, t->s.htable_spare);
+
+	add_records(test, t, 2, true);
+	KUNIT_EXPECT_EQ(test, table_records(t->tables[1]), 2);
+	KUNIT_ASSERT_EQ(test, ima_delete_staged_measurements(&t->s), 0);
+	expect_records(test, &t->staged, 0, 0);
+	expect_records(test, &t->measurements, 4, 2);
+	KUNIT_EXPECT_NULL(test, t->s.htable_staged);
+	KUNIT_EXPECT_PTR_EQ(test, t->s.htable_spare, t->tables[0]);
+	KUNIT_EXPECT_TRUE(test, table_is_empty(t->tables[0]));
+	KUNIT_EXPECT_EQ(test, table_records(t->tables[1]), 2);
+
+	/* the next cycle rotates the tables the other way */
+	KUNIT_ASSERT_EQ(test, ima_stage_measurements(&t->s), 0);
+	KUNIT_EXPECT_PTR_EQ(test, t->s.htable_staged, t->tables[1]);
+	KUNIT_EXPECT_PTR_EQ(test, t->s.htable, t->tables[0]);
+	KUNIT_ASSERT_EQ(test, ima_delete_staged_measurements(&t->s), 0);
+	KUNIT_EXPECT_TRUE(test, table_is_empty(t->tables[1]));
+}
+
+static void delete_n_deletes_the_oldest(struct kunit *test)
+{
+	struct staging_test *t = test->priv;
+
+	add_records(test, t, 10, true);
+	KUNIT_ASSERT_EQ(test, ima_delete_measurements(&t->s, 3), 0);
+	expect_records(test, &t->measurements, 3, 7);
+	expect_records(test, &t->staged, 0, 0);
+	/* the digests of the deleted records stay hashed */
+	KUNIT_EXPECT_EQ(test, table_records(t->tables[0]), 10);
+
+	KUNIT_ASSERT_EQ(test, ima_delete_measurements(&t->s, 1), 0);
+	expect_records(test, &t->measurements, 4, 6);
+}
+
+static void delete_n_of_the_whole_list(struct kunit *test)
+{
+	struct staging_test *t = test->priv;
+
+	add_records(test, t, 6, false);
+	KUNIT_ASSERT_EQ(test, ima_delete_measurements(&t->s, 6), 0);
+	expect_records(test, &t->measurements, 6, 0);
+	expect_records(test, &t->staged, 0, 0);
+
+	add_records(test, t, 2, false);
+	expect_records(test, &t->measurements, 6, 2);
+}
+
+static void delete_n_refuses_and_changes_nothing(struct kunit *test)
+{
+	struct staging_test *t = test->priv;
+
+	KUNIT_EXPECT_EQ(test, ima_delete_measurements(&t->s, 1), -ENOENT);
+	add_records(test, t, 5, false);
+	KUNIT_EXPECT_EQ(test, ima_delete_measurements(&t->s, 0), -EINVAL);
+	KUNIT_EXPECT_EQ(test, ima_delete_measurements(&t->s, 6), -ENOENT);
+	KUNIT_EXPECT_EQ(test, ima_delete_measurements(&t->s, ULONG_MAX),
+			-ENOENT);
+	expect_records(test, &t->measurements, 0, 5);
+
+	t->s.flush_htable = true;
+	KUNIT_EXPECT_EQ(test, ima_delete_measurements(&t->s, 1), -EINVAL);
+	t->s.flush_htable = false;
+	expect_records(test, &t->measurements, 0, 5);
+
+	KUNIT_ASSERT_EQ(test, ima_stage_measurements(&t->s), 0);
+	add_records(test, t, 1, false);
+	KUNIT_EXPECT_EQ(test, ima_delete_measurements(&t->s, 1), -EEXIST);
+	expect_records(test, &t->staged, 0, 5);
+	expect_records(test, &t->measurements, 5, 1);
+}
+
+/* What N does when records are appended between its two locked steps. */
+static void cut_front_splices_the_rest_before_new_records(struct kunit *test)
+{
+	struct staging_test *t = test->priv;
+	struct list_head *first, *nth;
+	unsigned long size = 0;
+
+	add_records(test, t, 5, false);
+	ima_mlist_move(&t->staged, &t->measurements);
+	add_records(test, t, 3, false);
+
+	nth = ima_mlist_nth(&t->staged, 2, &size);
+	KUNIT_EXPECT_EQ(test, record_number_at(nth), 1);
+	KUNIT_EXPECT_EQ(test, size, records_size(0, 2));
+
+	first = ima_mlist_cut_front(&t->staged, nth, 2, size,
+				    &t->measurements);
+	KUNIT_EXPECT_EQ(test, record_number_at(first), 0);
+	expect_records(test, &t->staged, 0, 0);
+	expect_records(test, &t->measurements, 2, 6);
+	ima_free_records(first, 2, false);
+}
+
+static void cut_front_of_every_record(struct kunit *test)
+{
+	struct staging_test *t = test->priv;
+	struct list_head *first, *nth;
+	unsigned long size = 0;
+
+	add_records(test, t, 3, false);
+	ima_mlist_move(&t->staged, &t->measurements);
+	add_records(test, t, 2, false);
+
+	nth = ima_mlist_nth(&t->staged, 3, &size);
+	first = ima_mlist_cut_front(&t->staged, nth, 3, size,
+				    &t->measurements);
+	expect_records(test, &t->staged, 0, 0);
+	expect_records(test, &t->measurements, 3, 2);
+	ima_free_records(first, 3, false);
+}
+
+static void suspended_requests_fail_and_change_nothing(struct kunit *test)
+{
+	struct staging_test *t = test->priv;
+
+	add_records(test, t, 3, false);
+	KUNIT_ASSERT_EQ(test, ima_stage_measurements(&t->s), 0);
+	add_records(test, t, 2, false);
+	t->s.suspended = true;
+
+	KUNIT_EXPECT_EQ(test, ima_delete_staged_measurements(&t->s), -ESTALE);
+	KUNIT_EXPECT_EQ(test, ima_delete_measurements(&t->s, 1), -ESTALE);
+	KUNIT_EXPECT_EQ(test, ima_stage_measurements(&t->s), -EACCES);
+	expect_records(test, &t->staged, 0, 3);
+	expect_records(test, &t->measurements, 3, 2);
+
+	/* and with nothing staged */
+	t->s.suspended = false;
+	KUNIT_ASSERT_EQ(test, ima_delete_staged_measurements(&t->s), 0);
+	t->s.suspended = true;
+	KUNIT_EXPECT_EQ(test, ima_stage_measurements(&t->s), -EACCES);
+	KUNIT_EXPECT_EQ(test, ima_delete_measurements(&t->s, 1), -ESTALE);
+	expect_records(test, &t->staged, 0, 0);
+	expect_records(test, &t->measurements, 3, 2);
+}
+
+static struct kunit_case staging_test_cases[] = {
+	KUNIT_CASE(stage_moves_the_whole_list),
+	KUNIT_CASE(stage_refuses_and_changes_nothing),
+	KUNIT_CASE(delete_staged_keeps_digests_by_default),
+	KUNIT_CASE(delete_staged_flushes_the_staged_table),
+	KUNIT_CASE(delete_n_deletes_the_oldest),
+	KUNIT_CASE(delete_n_of_the_whole_list),
+	KUNIT_CASE(delete_n_refuses_and_changes_nothing),
+	KUNIT_CASE(cut_front_splices_the_rest_before_new_records),
+	KUNIT_CASE(cut_front_of_every_record),
+	KUNIT_CASE(suspended_requests_fail_and_change_nothing),
+	{}
+};
+
+static struct kunit_suite staging_test_suite = {
+	.name = "ima_staging",
+	.init = staging_test_init,
+	.exit = staging_test_exit,
+	.test_cases = staging_test_cases,
+};
+
+kunit_test_suite(staging_test_suite);
