@@ -116,3 +116,20 @@ suite_broken() {
 print_totals() {
 	printf '%d passed, %d failed, %d skipped\n' "$TOTAL_PASS" "$TOTAL_FAIL" "$TOTAL_SKIP"
 }
+
+# kunit_collect NAME: turn the KUnit results in the console log of a boot
+# with kunit.enable=1 into the suite's KTAP log, with the kernel's own
+# tools/testing/kunit/kunit.py; its readable summary goes to NAME.kunit.log.
+kunit_collect() {
+	local name=$1 console="$RUN_DIR/$1.console.log" out="$RUN_DIR/$1.ktap.log"
+	local kunit_py="$SRC/tools/testing/kunit/kunit.py" status ktap
+	status=$(guest_exit_status "$name")
+	ktap=$(python3 "$kunit_py" parse --raw_output=kunit "$console")
+	python3 "$kunit_py" parse "$console" >"$RUN_DIR/$name.kunit.log" 2>&1 || true
+	{
+		echo "# ISTEST-BEGIN $name"
+		[[ -n "$ktap" ]] && printf '%s\n' "$ktap"
+		[[ -n "$status" ]] && echo "# ISTEST-END $name exit=$status"
+		echo "# ISTEST-DONE"
+	} >"$out"
+}
