@@ -83,7 +83,7 @@ guest_inputs() {
 		done < <(selftests_programs)
 	} | LC_ALL=C sort -u | xargs -r sha256sum
 	# By content: another checkout of the same scripts changes nothing.
-	for f in init demo.sh; do
+	for f in init demo.sh ktap-run; do
 		printf '%s guest/%s\n' "$(sha256sum <"$SCRIPTS/guest/$f")" "$f"
 	done
 	while read -r f; do
@@ -117,6 +117,7 @@ guest_populate() {
 	printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
 	install -m 755 "$SCRIPTS/guest/init" "$root/init"
 	install -m 755 "$SCRIPTS/guest/demo.sh" "$root/demo.sh"
+	install -m 755 "$SCRIPTS/guest/ktap-run" "$root/bin/ktap-run"
 	while read -r f; do
 		install -m 755 "$SELFTESTS_OUT/$f" "$root$GUEST_TEST_DIR/$f"
 		while read -r lib; do
