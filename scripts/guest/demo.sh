@@ -6,7 +6,9 @@
 IMA=/sys/kernel/security/ima
 TPM=/sys/class/tpm/tpm0
 WORK=/tmp/demo
-STORE=/tmp/demo/store
+# On the root file system: a kexec soft reboot carries it to the next boot.
+STATE=/var/lib/ima-demo
+STORE=$STATE/store
 STATUS=0
 
 step() {
@@ -159,12 +161,58 @@ agent_delete_n() {
 	replay_saved_and_current
 }
 
+# kexec: stage without deleting, then soft reboot into the same kernel.
+kexec_act() {
+	[ -e "$IMA/binary_runtime_measurements_staged" ] || return 0
+	[ -r /boot/bzImage ] || return 0
+	step "kexec: a soft reboot between A and D"
+	ima_tool measure 10 >/dev/null
+	exec 4<>"$IMA/binary_runtime_measurements_staged"
+	if ! printf 'A\n' >&4; then
+		note "=> staging (A) FAILED"
+		STATUS=1
+		exec 4>&-
+		return 0
+	fi
+	exec 4>&-
+	staged=$(wc -l <"$IMA/ascii_runtime_measurements_staged")
+	head -n 1 "$IMA/ascii_runtime_measurements_staged" >"$STATE/first-staged"
+	ima_tool measure 3 >/dev/null
+	note "echo A: staged $staged records, not deleted; 3 more measured: the current"
+	note "list holds $(count). Rebooting with kexec: IMA stops measuring, then hands"
+	note "the staged records, followed by the current ones, to the next kernel."
+	echo "$staged $(count) $STATUS" >"$STATE/kexec"
+	ima_tool kexec
+	note "=> the kexec FAILED"
+	STATUS=1
+}
+
+after_kexec() {
+	read -r staged current STATUS <"$STATE/kexec"
+	step "After the soft reboot (the TPM kept its PCRs)"
+	note "Before it: $staged staged + $current current records; this kernel holds $(count),"
+	note "nothing staged ($(wc -l <"$IMA/ascii_runtime_measurements_staged") records). Its first records:"
+	head -n 2 "$IMA/ascii_runtime_measurements" | show_records
+	if head -n 1 "$IMA/ascii_runtime_measurements" | cmp -s - "$STATE/first-staged"; then
+		note "The first one is the first staged record: staged records came first."
+	else
+		note "=> the list does NOT start with the staged records"
+		STATUS=1
+	fi
+	replay_saved_and_current
+}
+
 mkdir -p "$WORK" "$STORE"
-intro
-measure_files
-read_pcr
-replay_current
-stage_and_delete
-agent_delete_n
+if [ -f "$STATE/kexec" ]; then
+	after_kexec
+else
+	intro
+	measure_files
+	read_pcr
+	replay_current
+	stage_and_delete
+	agent_delete_n
+	kexec_act
+fi
 echo
 exit "$STATUS"

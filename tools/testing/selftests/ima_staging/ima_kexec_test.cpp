@@ -16,12 +16,11 @@
 #include <cstdio>
 #include <fcntl.h>
 #include <filesystem>
-#include <linux/reboot.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "ktap.h"
 #include "lib/ima.h"
+#include "lib/kexec.h"
 #include "lib/staging.h"
 
 using namespace ima;
@@ -29,8 +28,6 @@ using namespace ima;
 namespace {
 
 const std::string kStateDir = "/var/lib/ima_kexec_test";
-const std::string kKernel = "/boot/bzImage";
-const std::string kNextInitrd = "/tmp/next-initrd.cpio";
 
 /* The checks, one per boot after the first, in order. */
 const std::vector<std::string> kTests = {
@@ -114,10 +111,10 @@ void measure(int count)
 }
 
 /*
- * Keeps the state, builds the next initramfs and boots the same kernel.
- * With @race, another process measures files from the kexec load on, into
- * the reboot. (The kexec buffer is sized at load time with half a page to
- * spare, as in 6.12: records measured before the load are all copied.)
+ * Keeps the state and boots the same kernel with it. With @race, another
+ * process measures files from the kexec load on, into the reboot. (The kexec
+ * buffer is sized at load time with half a page to spare, as in 6.12: records
+ * measured before the load are all copied.)
  */
 [[noreturn]] void soft_reboot(unsigned long next_phase, bool race = false)
 {
@@ -129,40 +126,24 @@ void measure(int count)
 	ktap::note("kexec with ", read_measurement_count(), " records in the kernel, ",
 		   read_binary_list("sha1", true).size(), " staged");
 
-	CommandResult cpio = run_command(
-		{"sh", "-c", "cd / && find . -xdev | cpio -o -H newc >" + kNextInitrd});
-	if (cpio.exit_code != 0)
-		throw std::runtime_error("building the next initramfs: " + cpio.output);
-	std::string cmdline = read_text_file("/proc/cmdline");
-	while (!cmdline.empty() && cmdline.back() == '\n')
-		cmdline.pop_back();
-
-	UniqueFd kernel = open_or_throw(kKernel, O_RDONLY);
-	UniqueFd initrd = open_or_throw(kNextInitrd, O_RDONLY);
-	if (::syscall(SYS_kexec_file_load, kernel.get(), initrd.get(), cmdline.size() + 1,
-		      cmdline.c_str(), 0UL))
-		throw_errno("kexec_file_load");
-	::sync();
-	std::fflush(nullptr);
-	if (race) {
+	kexec_soft_reboot(kRunningKernelImage, [race] {
+		if (!race)
+			return;
 		if (::fork() == 0) {
 			for (;;)
 				create_measurement();
 		}
 		/* A few records, well within the half page, before the reboot. */
 		::usleep(10000);
-	}
-	::syscall(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_KEXEC,
-		  nullptr);
-	throw_errno("reboot(LINUX_REBOOT_CMD_KEXEC)");
+	});
 }
 
 std::string missing_requirement()
 {
 	if (!KernelConfig::from_proc().is_builtin("CONFIG_IMA_KEXEC"))
 		return "CONFIG_IMA_KEXEC is not set";
-	if (!path_exists(kKernel))
-		return "no kernel image at " + kKernel;
+	if (!path_exists(kRunningKernelImage))
+		return "no kernel image at " + kRunningKernelImage;
 	return missing_staging_requirement();
 }
 

@@ -19,6 +19,10 @@
  *	deletes the records the quote covers and appends them to the saved
  *	records kept in DIR (saved.<algo> files, created if missing).
  *
+ *   ima_tool kexec
+ *	Soft reboot into the running kernel (/boot/bzImage) with kexec, with
+ *	the root file system as the next initramfs. Does not return.
+ *
  * Exit 2 on usage or other errors.
  */
 #include <cstdio>
@@ -27,6 +31,7 @@
 
 #include "lib/agent.h"
 #include "lib/ima.h"
+#include "lib/kexec.h"
 #include "lib/staging.h"
 
 using namespace ima;
@@ -40,7 +45,8 @@ static int usage()
 	std::fprintf(stderr, "usage: ima_tool replay FILE...\n"
 			     "       ima_tool pcrs-file OUT [BANK]\n"
 			     "       ima_tool measure COUNT\n"
-			     "       ima_tool agent-round DIR\n");
+			     "       ima_tool agent-round DIR\n"
+			     "       ima_tool kexec\n");
 	return kExitError;
 }
 
@@ -136,6 +142,8 @@ int main(int argc, char **argv)
 			return measure(args[1]);
 		if (args.size() == 2 && args[0] == "agent-round")
 			return run_agent_round(args[1]);
+		if (args.size() == 1 && args[0] == "kexec")
+			kexec_soft_reboot(kRunningKernelImage);
 		return usage();
 	} catch (const std::exception &e) {
 		std::fprintf(stderr, "ima_tool: %s\n", e.what());

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "lib/kexec.h"
+
+#include <cstdio>
+#include <fcntl.h>
+#include <linux/reboot.h>
+#include <stdexcept>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "lib/sys.h"
+
+namespace ima {
+
+namespace {
+
+const std::string kNextInitrd = "/tmp/next-initrd.cpio";
+
+void build_initrd_from_root()
+{
+	CommandResult cpio = run_command(
+		{"sh", "-c", "cd / && find . -xdev | cpio -o -H newc >" + kNextInitrd});
+	if (cpio.exit_code != 0)
+		throw std::runtime_error("building the next initramfs: " + cpio.output);
+}
+
+std::string running_command_line()
+{
+	std::string cmdline = read_text_file("/proc/cmdline");
+
+	while (!cmdline.empty() && cmdline.back() == '\n')
+		cmdline.pop_back();
+	return cmdline;
+}
+
+} // namespace
+
+void kexec_soft_reboot(const std::string &kernel, const std::function<void()> &before_reboot)
+{
+	build_initrd_from_root();
+	std::string cmdline = running_command_line();
+	UniqueFd kernel_fd = open_or_throw(kernel, O_RDONLY);
+	UniqueFd initrd_fd = open_or_throw(kNextInitrd, O_RDONLY);
+
+	if (::syscall(SYS_kexec_file_load, kernel_fd.get(), initrd_fd.get(), cmdline.size() + 1,
+		      cmdline.c_str(), 0UL))
+		throw_errno("kexec_file_load");
+	::sync();
+	std::fflush(nullptr);
+	if (before_reboot)
+		before_reboot();
+	::syscall(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_KEXEC,
+		  nullptr);
+	throw_errno("reboot(LINUX_REBOOT_CMD_KEXEC)");
+}
+
+} // namespace ima
