@@ -190,8 +190,10 @@ kexec_act() {
 after_kexec() {
 	read -r staged current STATUS <"$STATE/kexec"
 	step "After the soft reboot (the TPM kept its PCRs)"
-	note "Before it: $staged staged + $current current records; this kernel holds $(count),"
-	note "nothing staged ($(wc -l <"$IMA/ascii_runtime_measurements_staged") records). Its first records:"
+	now=$(count)
+	note "Before it: $staged staged + $current current records. This kernel holds $now:"
+	note "those $((staged + current)) and $((now - staged - current)) it added since it booted (its boot_aggregate"
+	note "first); $(wc -l <"$IMA/ascii_runtime_measurements_staged") staged. Its first records:"
 	head -n 2 "$IMA/ascii_runtime_measurements" | show_records
 	if head -n 1 "$IMA/ascii_runtime_measurements" | cmp -s - "$STATE/first-staged"; then
 		note "The first one is the first staged record: staged records came first."
