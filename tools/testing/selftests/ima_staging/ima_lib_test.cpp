@@ -496,6 +496,26 @@ KTAP_TEST(errors_carry_errno)
 	EXPECT_EQ(try_write(read_only.fd.get(), "x"), -EBADF);
 }
 
+KTAP_TEST(errno_names)
+{
+	EXPECT_EQ(errno_name(EBUSY), "EBUSY");
+	EXPECT_EQ(errno_name(ENOENT), "ENOENT");
+	EXPECT_EQ(errno_name(0x7fff), "errno 32767");
+}
+
+KTAP_TEST(read_exact_reads_whole_messages)
+{
+	Pipe pipe;
+	Bytes message = to_bytes("twelve bytes");
+
+	write_all(pipe.write_end.get(), message);
+	write_all(pipe.write_end.get(), as_bytes("tail"));
+	EXPECT_EQ(read_exact(pipe.read_end.get(), message.size()), message);
+	pipe.write_end.reset();
+	/* Four bytes are left: a message of eight is cut short by the end of file. */
+	EXPECT_THROW(read_exact(pipe.read_end.get(), 8), std::runtime_error);
+}
+
 int main(int argc, char **argv)
 {
 	return ktap::run(argc, argv);

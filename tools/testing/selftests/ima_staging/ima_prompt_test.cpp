@@ -13,8 +13,6 @@
 #include <fcntl.h>
 #include <memory>
 #include <grp.h>
-#include <linux/capability.h>
-#include <sys/syscall.h>
 #include <thread>
 #include <unistd.h>
 
@@ -111,21 +109,6 @@ std::size_t occurrences(const std::string &file_name)
 	std::vector<std::string> names = file_names(read_binary_list("sha1"));
 
 	return std::count(names.begin(), names.end(), file_name);
-}
-
-void drop_cap_sys_admin()
-{
-	__user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
-	__user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-	const std::uint32_t bit = 1u << (CAP_SYS_ADMIN % 32);
-
-	if (::syscall(SYS_capget, &header, data))
-		throw_errno("capget");
-	data[CAP_SYS_ADMIN / 32].effective &= ~bit;
-	data[CAP_SYS_ADMIN / 32].permitted &= ~bit;
-	data[CAP_SYS_ADMIN / 32].inheritable &= ~bit;
-	if (::syscall(SYS_capset, &header, data))
-		throw_errno("capset");
 }
 
 void become_nobody()
