@@ -71,18 +71,6 @@ void stage_something(int fd)
 	ASSERT_EQ(write_request(fd, "A\n"), 0);
 }
 
-/* Every measurement list file, original and staged, ascii and binary. */
-std::vector<std::string> all_list_files()
-{
-	std::vector<std::string> names;
-
-	for (const std::string &algo : list_algos())
-		for (ListFormat format : {ListFormat::binary, ListFormat::ascii})
-			for (bool staged : {false, true})
-				names.push_back(list_file_name(format, algo, staged));
-	return names;
-}
-
 int open_errno(const std::string &file_name, int flags)
 {
 	return try_open(ima_path(file_name), flags).error;
