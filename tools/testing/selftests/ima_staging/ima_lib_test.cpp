@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ktap.h"
+#include "lib/generator.h"
 #include "lib/ima.h"
 
 using namespace ima;
@@ -514,6 +515,23 @@ KTAP_TEST(read_exact_reads_whole_messages)
 	pipe.write_end.reset();
 	/* Four bytes are left: a message of eight is cut short by the end of file. */
 	EXPECT_THROW(read_exact(pipe.read_end.get(), 8), std::runtime_error);
+}
+
+KTAP_TEST(looping_child_reports_when_stopped)
+{
+	unsigned long steps = 0;
+	LoopingChild counter([&steps]() { steps++; }, [&steps]() { return std::to_string(steps); });
+
+	counter.pause();
+	counter.resume();
+	/* The child counts in its own memory: the report carries its count. */
+	EXPECT_GE(std::stoul(counter.stop()), 0ul);
+	EXPECT_EQ(steps, 0ul);
+
+	/* Stopped before or after its first step, the child fails. */
+	auto fail = []() -> std::string { throw std::runtime_error("expected in the child"); };
+	LoopingChild failing([fail]() { fail(); }, fail);
+	EXPECT_THROW(failing.stop(), std::runtime_error);
 }
 
 int main(int argc, char **argv)
