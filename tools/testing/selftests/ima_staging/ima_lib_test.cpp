@@ -497,6 +497,16 @@ KTAP_TEST(errors_carry_errno)
 	EXPECT_EQ(try_write(read_only.fd.get(), "x"), -EBADF);
 }
 
+KTAP_TEST(measurement_event_of_a_created_file)
+{
+	ImaNgEvent event = measurement_event("/measure/m-1", HashAlgo::sha256);
+
+	EXPECT_EQ(measurement_content("/measure/m-1"), "/measure/m-1\n");
+	EXPECT_EQ(event.digest_algo, "sha256");
+	EXPECT_EQ(event.file_digest, hash(HashAlgo::sha256, as_bytes("/measure/m-1\n")));
+	EXPECT_EQ(event.file_name, "/measure/m-1");
+}
+
 KTAP_TEST(errno_names)
 {
 	EXPECT_EQ(errno_name(EBUSY), "EBUSY");
