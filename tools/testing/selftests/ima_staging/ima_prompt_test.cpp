@@ -51,18 +51,6 @@ UniqueFd open_staged_writer()
 	return open_or_throw(ima_path(staged_request_file()), O_RDWR);
 }
 
-/* Leaves nothing staged, saving what was. */
-void delete_anything_staged()
-{
-	UniqueFd fd = open_staged_writer();
-	std::map<std::string, Bytes, std::less<>> staged = read_staged_lists();
-
-	if (staged.at("sha1").empty())
-		return;
-	saved_store().append(staged);
-	ASSERT_EQ(write_request(fd.get(), "D\n"), 0);
-}
-
 /* Stages the current list, creating a record first if it is empty. */
 void stage_something(int fd)
 {

@@ -205,6 +205,17 @@ void stage_save_delete(int fd, const std::function<void()> &between)
 	request_or_throw(fd, "D\n");
 }
 
+void delete_anything_staged()
+{
+	UniqueFd fd = open_or_throw(ima_path(staged_request_file()), O_WRONLY);
+	std::map<std::string, Bytes, std::less<>> staged = read_staged_lists();
+
+	if (staged.at("sha1").empty())
+		return;
+	request_or_throw(fd.get(), "D\n");
+	saved_store().append(staged);
+}
+
 Bytes first_records(std::string_view algo, const Bytes &list, std::size_t n)
 {
 	std::optional<std::size_t> size = digest_size_by_name(algo);

@@ -113,6 +113,12 @@ void stage_save_delete(int fd, const std::function<void()> &between = {});
  */
 Bytes first_records(std::string_view algo, const Bytes &list, std::size_t n);
 
+/*
+ * Leaves nothing staged: saves the staged records, if any, and deletes them
+ * with D through a write open of its own. Throws if that fails.
+ */
+void delete_anything_staged();
+
 /* The first @n records of every current list, in the binary format. */
 std::map<std::string, Bytes, std::less<>> read_oldest_records(std::size_t n);
 
