@@ -800,7 +800,11 @@ enum class Action { open, close, read, write, measure };
 enum class Regime {
 	crowd,	/* every actor does anything */
 	calm,	/* mostly closes: the processes let go of their files */
-	solo,	/* mostly one process: it becomes the writer and stages and deletes */
+	solo,	/*
+		 * one process works, the others only close their files: it
+		 * becomes the writer, stages and deletes, and empties the
+		 * lists, for little is measured meanwhile
+		 */
 };
 
 class Fuzzer {
@@ -899,23 +903,27 @@ void Fuzzer::maybe_change_regime()
 
 Actor &Fuzzer::pick_actor()
 {
-	if (regime_ == Regime::solo && chance(85)) {
-		std::vector<Actor *> own;
+	Actor &actor = *actors_[pick(actors_.size())];
+	std::vector<Actor *> own;
 
-		for (const std::unique_ptr<Actor> &actor : actors_)
-			if (actor->party() == solo_party_)
-				own.push_back(actor.get());
-		return *own[pick(own.size())];
-	}
-	return *actors_[pick(actors_.size())];
+	if (regime_ != Regime::solo || actor.party() == solo_party_ ||
+	    (!access_.descriptors(actor.party()).empty() && chance(50)))
+		return actor;
+	for (const std::unique_ptr<Actor> &candidate : actors_)
+		if (candidate->party() == solo_party_)
+			own.push_back(candidate.get());
+	return *own[pick(own.size())];
 }
 
 Action Fuzzer::pick_action()
 {
 	/* Weights of open, close, read, write, measure. */
-	static constexpr unsigned kBusy[] = {25, 15, 15, 30, 15};
+	static constexpr unsigned kCrowd[] = {25, 15, 15, 30, 15};
 	static constexpr unsigned kCalm[] = {5, 50, 10, 20, 15};
-	const unsigned *weights = regime_ == Regime::calm ? kCalm : kBusy;
+	static constexpr unsigned kSolo[] = {20, 15, 15, 45, 5};
+	const unsigned *weights = regime_ == Regime::calm   ? kCalm
+				  : regime_ == Regime::solo ? kSolo
+							    : kCrowd;
 	unsigned roll = static_cast<unsigned>(pick(100));
 
 	for (unsigned action = 0;; action++) {
@@ -933,9 +941,9 @@ void Fuzzer::step(unsigned long index)
 	Action action = pick_action();
 	std::size_t held = access_.descriptors(actor.party()).size();
 
-	/* Others stand back while one process works alone. */
+	/* Others only let go of their files while one process works alone. */
 	if (regime_ == Regime::solo && actor.party() != solo_party_)
-		action = held ? Action::close : Action::measure;
+		action = Action::close;
 	if (held == 0 && (action == Action::close || action == Action::read ||
 			  action == Action::write))
 		action = Action::open;
@@ -984,9 +992,9 @@ void Fuzzer::expect_result(const std::string &what, int result, int expected)
 void Fuzzer::open_step(Actor &actor)
 {
 	std::size_t file = pick(files_.size());
-	/* Half of the opens read only. */
+	/* Half of the opens read only; a quarter while one process works alone. */
 	static constexpr int kFlags[] = {O_RDONLY, O_RDONLY, O_WRONLY, O_RDWR};
-	int flags = kFlags[pick(4)];
+	int flags = regime_ == Regime::solo && chance(50) ? kFlags[2 + pick(2)] : kFlags[pick(4)];
 	int expected = access_.open_errno(actor.party(), privileged_[actor.party()], flags);
 	std::string what = actor.name() + ": open " + files_[file].name + " " +
 			   std::string(flags_name(flags));
@@ -1113,7 +1121,7 @@ std::string Fuzzer::random_request(const ListFile &file)
 	if (roll >= 55)
 		return random_malformed_request();
 	if (staged_kind)
-		return lists_.staged() && chance(70) ? "D\n" : chance(50) ? "A\n" : "D\n";
+		return chance(lists_.staged() ? 50 : 30) ? "D\n" : "A\n";
 	return random_number_request();
 }
 
