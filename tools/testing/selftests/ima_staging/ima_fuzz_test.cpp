@@ -1113,6 +1113,7 @@ void Fuzzer::measure_step(Actor &actor)
 	measured_++;
 }
 
+/* 45 % a request for the kind of @file, 10 % one for the other kind, 45 % odd ones. */
 std::string Fuzzer::random_request(const ListFile &file)
 {
 	unsigned roll = static_cast<unsigned>(pick(100));
@@ -1144,6 +1145,10 @@ std::string Fuzzer::random_number_request()
 	return digits + "\n";
 }
 
+/*
+ * Mostly malformed requests; twenty digits under ULONG_MAX are a valid N
+ * larger than any list, and random bytes may happen to be a request.
+ */
 std::string Fuzzer::random_malformed_request()
 {
 	static const std::vector<std::string> kFixed = {
