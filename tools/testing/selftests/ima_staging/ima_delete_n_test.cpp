@@ -7,15 +7,12 @@
  * Needs what ima_prompt_test needs. On a kernel booted with
  * ima_flush_htable, N is refused: only that is tested there.
  */
-#include <atomic>
 #include <cerrno>
-#include <csignal>
 #include <fcntl.h>
-#include <memory>
-#include <unistd.h>
 
 #include "ktap.h"
 #include "lib/agent.h"
+#include "lib/generator.h"
 #include "lib/ima.h"
 #include "lib/staging.h"
 
@@ -96,56 +93,6 @@ void ensure_records(std::size_t n)
 	while (read_measurement_count() < n)
 		create_measurement();
 }
-
-/*
- * A process creating measurements until stopped; pause() and resume() hold
- * it still while the lists are checked.
- */
-class MeasurementGenerator {
-public:
-	MeasurementGenerator()
-	{
-		Pipe count;
-
-		count_read_ = std::move(count.read_end);
-		UniqueFd count_write = std::move(count.write_end);
-		child_ = std::make_unique<ChildProcess>(ChildProcess::fork_and_run([&]() {
-			count_read_.reset();
-			std::signal(SIGTERM, [](int) { stop_requested = 1; });
-			unsigned long created = 0;
-			while (!stop_requested) {
-				create_measurement();
-				created++;
-			}
-			return ::write(count_write.get(), &created, sizeof(created)) ==
-					       sizeof(created)
-				       ? 0
-				       : 1;
-		}));
-	}
-
-	void pause() { ::kill(child_->pid(), SIGSTOP); }
-	void resume() { ::kill(child_->pid(), SIGCONT); }
-
-	/* Stops the process and returns how many records it created. */
-	unsigned long stop()
-	{
-		unsigned long created = 0;
-
-		::kill(child_->pid(), SIGCONT);
-		::kill(child_->pid(), SIGTERM);
-		if (child_->wait() != 0)
-			throw std::runtime_error("measurement generator failed");
-		if (::read(count_read_.get(), &created, sizeof(created)) != sizeof(created))
-			throw std::runtime_error("no count from the measurement generator");
-		return created;
-	}
-
-private:
-	static inline volatile std::sig_atomic_t stop_requested = 0;
-	UniqueFd count_read_;
-	std::unique_ptr<ChildProcess> child_;
-};
 
 } // namespace
 

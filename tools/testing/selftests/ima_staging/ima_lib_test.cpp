@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ktap.h"
+#include "lib/generator.h"
 #include "lib/ima.h"
 
 using namespace ima;
@@ -494,6 +495,53 @@ KTAP_TEST(errors_carry_errno)
 	OpenResult read_only = try_open(file.path(), O_RDONLY);
 	ASSERT_EQ(read_only.error, 0);
 	EXPECT_EQ(try_write(read_only.fd.get(), "x"), -EBADF);
+}
+
+KTAP_TEST(measurement_event_of_a_created_file)
+{
+	ImaNgEvent event = measurement_event("/measure/m-1", HashAlgo::sha256);
+
+	EXPECT_EQ(measurement_content("/measure/m-1"), "/measure/m-1\n");
+	EXPECT_EQ(event.digest_algo, "sha256");
+	EXPECT_EQ(event.file_digest, hash(HashAlgo::sha256, as_bytes("/measure/m-1\n")));
+	EXPECT_EQ(event.file_name, "/measure/m-1");
+}
+
+KTAP_TEST(errno_names)
+{
+	EXPECT_EQ(errno_name(EBUSY), "EBUSY");
+	EXPECT_EQ(errno_name(ENOENT), "ENOENT");
+	EXPECT_EQ(errno_name(0x7fff), "errno 32767");
+}
+
+KTAP_TEST(read_exact_reads_whole_messages)
+{
+	Pipe pipe;
+	Bytes message = to_bytes("twelve bytes");
+
+	write_all(pipe.write_end.get(), message);
+	write_all(pipe.write_end.get(), as_bytes("tail"));
+	EXPECT_EQ(read_exact(pipe.read_end.get(), message.size()), message);
+	pipe.write_end.reset();
+	/* Four bytes are left: a message of eight is cut short by the end of file. */
+	EXPECT_THROW(read_exact(pipe.read_end.get(), 8), std::runtime_error);
+}
+
+KTAP_TEST(looping_child_reports_when_stopped)
+{
+	unsigned long steps = 0;
+	LoopingChild counter([&steps]() { steps++; }, [&steps]() { return std::to_string(steps); });
+
+	counter.pause();
+	counter.resume();
+	/* The child counts in its own memory: the report carries its count. */
+	EXPECT_GE(std::stoul(counter.stop()), 0ul);
+	EXPECT_EQ(steps, 0ul);
+
+	/* Stopped before or after its first step, the child fails. */
+	auto fail = []() -> std::string { throw std::runtime_error("expected in the child"); };
+	LoopingChild failing([fail]() { fail(); }, fail);
+	EXPECT_THROW(failing.stop(), std::runtime_error);
 }
 
 int main(int argc, char **argv)

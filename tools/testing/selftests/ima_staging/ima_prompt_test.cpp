@@ -13,8 +13,6 @@
 #include <fcntl.h>
 #include <memory>
 #include <grp.h>
-#include <linux/capability.h>
-#include <sys/syscall.h>
 #include <thread>
 #include <unistd.h>
 
@@ -53,36 +51,12 @@ UniqueFd open_staged_writer()
 	return open_or_throw(ima_path(staged_request_file()), O_RDWR);
 }
 
-/* Leaves nothing staged, saving what was. */
-void delete_anything_staged()
-{
-	UniqueFd fd = open_staged_writer();
-	std::map<std::string, Bytes, std::less<>> staged = read_staged_lists();
-
-	if (staged.at("sha1").empty())
-		return;
-	saved_store().append(staged);
-	ASSERT_EQ(write_request(fd.get(), "D\n"), 0);
-}
-
 /* Stages the current list, creating a record first if it is empty. */
 void stage_something(int fd)
 {
 	if (read_measurement_count() == 0)
 		create_measurement();
 	ASSERT_EQ(write_request(fd, "A\n"), 0);
-}
-
-/* Every measurement list file, original and staged, ascii and binary. */
-std::vector<std::string> all_list_files()
-{
-	std::vector<std::string> names;
-
-	for (const std::string &algo : list_algos())
-		for (ListFormat format : {ListFormat::binary, ListFormat::ascii})
-			for (bool staged : {false, true})
-				names.push_back(list_file_name(format, algo, staged));
-	return names;
 }
 
 int open_errno(const std::string &file_name, int flags)
@@ -111,21 +85,6 @@ std::size_t occurrences(const std::string &file_name)
 	std::vector<std::string> names = file_names(read_binary_list("sha1"));
 
 	return std::count(names.begin(), names.end(), file_name);
-}
-
-void drop_cap_sys_admin()
-{
-	__user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
-	__user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-	const std::uint32_t bit = 1u << (CAP_SYS_ADMIN % 32);
-
-	if (::syscall(SYS_capget, &header, data))
-		throw_errno("capget");
-	data[CAP_SYS_ADMIN / 32].effective &= ~bit;
-	data[CAP_SYS_ADMIN / 32].permitted &= ~bit;
-	data[CAP_SYS_ADMIN / 32].inheritable &= ~bit;
-	if (::syscall(SYS_capset, &header, data))
-		throw_errno("capset");
 }
 
 void become_nobody()

@@ -112,10 +112,22 @@ std::string create_measurement(const std::string &dir)
 	std::string path = dir + "/" + unique_file_name();
 
 	/* Closed before it is opened for reading: no ToMToU violation. */
-	write_file(path, as_bytes(path + "\n"));
+	write_file(path, as_bytes(measurement_content(path)));
 	UniqueFd reader = open_or_throw(path, O_RDONLY);
 	read_all(reader.get());
 	return path;
+}
+
+std::string measurement_content(const std::string &path)
+{
+	return path + "\n";
+}
+
+ImaNgEvent measurement_event(const std::string &path, HashAlgo file_hash)
+{
+	Bytes digest = hash(file_hash, as_bytes(measurement_content(path)));
+
+	return {std::string(hash_name(file_hash)), std::move(digest), path};
 }
 
 } // namespace ima

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "lib/bytes.h"
+#include "lib/hash.h"
 #include "lib/records.h"
 
 namespace ima {
@@ -58,5 +59,14 @@ unsigned long read_violation_count();
  * the file name of the record.
  */
 std::string create_measurement(const std::string &dir = std::string(kMeasureDir));
+
+/* What create_measurement() writes to the file at @path. */
+std::string measurement_content(const std::string &path);
+
+/*
+ * The ima-ng fields of the record create_measurement() adds for @path when
+ * IMA hashes files with @file_hash (see ima_file_hash_name()).
+ */
+ImaNgEvent measurement_event(const std::string &path, HashAlgo file_hash);
 
 } // namespace ima

@@ -59,6 +59,18 @@ bool ima_staging_configured()
 	return KernelConfig::from_proc().is_builtin("CONFIG_IMA_STAGING");
 }
 
+std::string ima_file_hash_name()
+{
+	if (std::optional<std::string> name = KernelCmdline::from_proc().value("ima_hash"))
+		return *name;
+
+	std::string name = KernelConfig::from_proc().value("CONFIG_IMA_DEFAULT_HASH").value_or("");
+	if (name.size() < 2 || name.front() != '"' || name.back() != '"')
+		throw std::runtime_error("CONFIG_IMA_DEFAULT_HASH is not a quoted name: '" + name +
+					 "'");
+	return name.substr(1, name.size() - 2);
+}
+
 KernelCmdline KernelCmdline::from_proc()
 {
 	return parse(read_text_file(std::string(kCmdline)));

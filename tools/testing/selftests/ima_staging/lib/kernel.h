@@ -31,6 +31,12 @@ private:
 /* Whether the running kernel has CONFIG_IMA_STAGING=y. */
 bool ima_staging_configured();
 
+/*
+ * The name of the algorithm IMA hashes files with: the ima_hash= boot
+ * parameter, else CONFIG_IMA_DEFAULT_HASH.
+ */
+std::string ima_file_hash_name();
+
 class KernelCmdline {
 public:
 	static KernelCmdline from_proc();

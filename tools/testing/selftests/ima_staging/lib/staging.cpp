@@ -54,6 +54,17 @@ const std::vector<std::string> &list_algos()
 	return algos;
 }
 
+std::vector<std::string> all_list_files()
+{
+	std::vector<std::string> names;
+
+	for (const std::string &algo : list_algos())
+		for (ListFormat format : {ListFormat::binary, ListFormat::ascii})
+			for (bool staged : {false, true})
+				names.push_back(list_file_name(format, algo, staged));
+	return names;
+}
+
 static std::size_t count_records(std::string_view algo, const Bytes &list)
 {
 	std::optional<std::size_t> size = digest_size_by_name(algo);
@@ -194,7 +205,18 @@ void stage_save_delete(int fd, const std::function<void()> &between)
 	request_or_throw(fd, "D\n");
 }
 
-static Bytes first_records(std::string_view algo, const Bytes &list, std::size_t n)
+void delete_anything_staged()
+{
+	UniqueFd fd = open_or_throw(ima_path(staged_request_file()), O_WRONLY);
+	std::map<std::string, Bytes, std::less<>> staged = read_staged_lists();
+
+	if (staged.at("sha1").empty())
+		return;
+	request_or_throw(fd.get(), "D\n");
+	saved_store().append(staged);
+}
+
+Bytes first_records(std::string_view algo, const Bytes &list, std::size_t n)
 {
 	std::optional<std::size_t> size = digest_size_by_name(algo);
 

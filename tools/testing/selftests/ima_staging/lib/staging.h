@@ -37,6 +37,12 @@ int send_request(std::string_view file_name, std::string_view request);
 const std::vector<std::string> &list_algos();
 
 /*
+ * Every measurement list file of list_algos(), original and staged, binary
+ * and ascii (the symlinks to the sha1 files not included).
+ */
+std::vector<std::string> all_list_files();
+
+/*
  * Everything the kernel shows of its lists: both lists in the binary format
  * of every algorithm, the ascii lists of sha1, and the record count.
  */
@@ -100,6 +106,18 @@ std::map<std::string, Bytes, std::less<>> read_staged_lists();
  * Throws if a request fails.
  */
 void stage_save_delete(int fd, const std::function<void()> &between = {});
+
+/*
+ * The first @n records of @list, a binary list of @algo, in the binary
+ * format; throws if it has fewer.
+ */
+Bytes first_records(std::string_view algo, const Bytes &list, std::size_t n);
+
+/*
+ * Leaves nothing staged: saves the staged records, if any, and deletes them
+ * with D through a write open of its own. Throws if that fails.
+ */
+void delete_anything_staged();
 
 /* The first @n records of every current list, in the binary format. */
 std::map<std::string, Bytes, std::less<>> read_oldest_records(std::size_t n);

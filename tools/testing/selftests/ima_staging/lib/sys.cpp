@@ -9,8 +9,11 @@
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <stdexcept>
 #include <system_error>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <utility>
@@ -82,6 +85,27 @@ void write_all(int fd, ByteView data)
 		}
 		data = data.subspan(static_cast<std::size_t>(written));
 	}
+}
+
+Bytes read_exact(int fd, std::size_t size)
+{
+	Bytes data(size);
+	std::size_t done = 0;
+
+	while (done < size) {
+		ssize_t got = ::read(fd, data.data() + done, size - done);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			throw_errno("read from fd " + std::to_string(fd));
+		if (got == 0)
+			throw std::runtime_error("end of file on fd " + std::to_string(fd) +
+						 " after " + std::to_string(done) + " of " +
+						 std::to_string(size) + " bytes");
+		done += static_cast<std::size_t>(got);
+	}
+	return data;
 }
 
 Bytes read_all(int fd)
@@ -163,6 +187,28 @@ std::string read_symlink(const std::string &path)
 		throw_errno("readlink " + path);
 	target.resize(static_cast<std::size_t>(length));
 	return target;
+}
+
+std::string errno_name(int error)
+{
+	const char *name = ::strerrorname_np(error);
+
+	return name ? name : "errno " + std::to_string(error);
+}
+
+void drop_cap_sys_admin()
+{
+	__user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+	__user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+	const std::uint32_t bit = 1u << (CAP_SYS_ADMIN % 32);
+
+	if (::syscall(SYS_capget, &header, data))
+		throw_errno("capget");
+	data[CAP_SYS_ADMIN / 32].effective &= ~bit;
+	data[CAP_SYS_ADMIN / 32].permitted &= ~bit;
+	data[CAP_SYS_ADMIN / 32].inheritable &= ~bit;
+	if (::syscall(SYS_capset, &header, data))
+		throw_errno("capset");
 }
 
 bool command_exists(const std::string &name)

@@ -65,6 +65,9 @@ ssize_t try_write(int fd, std::string_view data);
 /* Writes everything, retrying short writes. */
 void write_all(int fd, ByteView data);
 
+/* Reads exactly @size bytes (a pipe message); throws on EOF or an error. */
+Bytes read_exact(int fd, std::size_t size);
+
 /* Reads from the current offset until EOF, in chunks (securityfs seq files). */
 Bytes read_all(int fd);
 Bytes read_file(const std::string &path);
@@ -80,6 +83,15 @@ bool path_exists(const std::string &path);
 
 /* The target of a symbolic link. */
 std::string read_symlink(const std::string &path);
+
+/* The symbolic name of an errno value ("EBUSY"), or "errno N". */
+std::string errno_name(int error);
+
+/*
+ * Removes CAP_SYS_ADMIN from the effective, permitted and inheritable sets
+ * of the calling thread, for good: the process stays root otherwise.
+ */
+void drop_cap_sys_admin();
 
 /* Whether @name is an executable found in $PATH. */
 bool command_exists(const std::string &name);
