@@ -14,6 +14,7 @@
 #include "lib/agent.h"
 #include "lib/generator.h"
 #include "lib/ima.h"
+#include "lib/require.h"
 #include "lib/staging.h"
 
 using namespace ima;
@@ -46,26 +47,11 @@ const std::vector<std::pair<std::string, int>> kBadNumberRequests = {
 	{kUlongMax + "\n", ENOENT},		/* 21 bytes: a valid request */
 };
 
-bool flush_htable()
-{
-	static const bool flush = KernelCmdline::from_proc().has("ima_flush_htable");
-
-	return flush;
-}
-
-void require_staging()
-{
-	static const std::string missing = missing_staging_requirement();
-
-	if (!missing.empty())
-		ktap::skip(missing);
-}
-
 /* For tests that delete with N: not possible with ima_flush_htable. */
 void require_n()
 {
 	require_staging();
-	if (flush_htable())
+	if (booted_with_flush_htable())
 		ktap::skip("ima_flush_htable refuses N");
 }
 
@@ -206,7 +192,7 @@ KTAP_TEST(n_through_every_original_file_acts_on_one_list)
 KTAP_TEST(n_is_refused_with_flush_htable)
 {
 	require_staging();
-	if (!flush_htable())
+	if (!booted_with_flush_htable())
 		ktap::skip("needs a boot with ima_flush_htable");
 	ensure_records(2);
 	UniqueFd fd = open_original_writer();

@@ -47,6 +47,7 @@
 
 #include "ktap.h"
 #include "lib/ima.h"
+#include "lib/require.h"
 #include "lib/staging.h"
 
 using namespace ima;
@@ -1269,21 +1270,6 @@ FuzzRun &fuzz_run()
 	return run;
 }
 
-bool flush_htable()
-{
-	static const bool flush = KernelCmdline::from_proc().has("ima_flush_htable");
-
-	return flush;
-}
-
-void require_staging()
-{
-	static const std::string missing = missing_staging_requirement();
-
-	if (!missing.empty())
-		ktap::skip(missing);
-}
-
 /* The file hash algorithm, if the model can compute the records' file digests. */
 HashAlgo require_hashable_files()
 {
@@ -1321,7 +1307,7 @@ std::vector<std::pair<std::string, int>> aimed_outcomes()
 	};
 
 	/* ima_flush_htable refuses every N with EINVAL. */
-	if (!flush_htable()) {
+	if (!booted_with_flush_htable()) {
 		aims.push_back({"request N", 0});
 		aims.push_back({"request N", EEXIST});
 		aims.push_back({"request N", ENOENT});
@@ -1431,7 +1417,7 @@ KTAP_TEST(random_operations_match_the_model)
 	auto start = std::chrono::steady_clock::now();
 	unsigned long steps = 0;
 	{
-		Fuzzer fuzzer(opts.seed, file_hash, flush_htable());
+		Fuzzer fuzzer(opts.seed, file_hash, booted_with_flush_htable());
 
 		try {
 			fuzzer.check_lists(true);

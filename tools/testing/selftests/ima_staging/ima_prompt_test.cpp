@@ -18,6 +18,7 @@
 
 #include "ktap.h"
 #include "lib/ima.h"
+#include "lib/require.h"
 #include "lib/staging.h"
 
 using namespace ima;
@@ -146,15 +147,6 @@ private:
 int in_child(const std::function<int()> &body)
 {
 	return ChildProcess::fork_and_run(body).wait();
-}
-
-/* Skips the running test unless the system has what the tests need. */
-void require_staging()
-{
-	static const std::string missing = missing_staging_requirement();
-
-	if (!missing.empty())
-		ktap::skip(missing);
 }
 
 } // namespace

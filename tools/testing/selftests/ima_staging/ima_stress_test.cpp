@@ -26,6 +26,7 @@
 #include "ktap.h"
 #include "lib/generator.h"
 #include "lib/ima.h"
+#include "lib/require.h"
 #include "lib/staging.h"
 
 using namespace ima;
@@ -391,13 +392,6 @@ std::vector<std::string> files_named(bool staged)
 	return names;
 }
 
-bool flush_htable()
-{
-	static const bool flush = KernelCmdline::from_proc().has("ima_flush_htable");
-
-	return flush;
-}
-
 /* The parties' processes, stopped and reaped on destruction if not stopped before. */
 struct Crowd {
 	std::vector<MeasurementGenerator> generators;
@@ -441,7 +435,7 @@ void run_rounds(Agent &agent, Crowd &crowd, AgentFigures &figures)
 	std::uniform_int_distribution<int> interval(0, kMaxRoundIntervalMs);
 
 	for (int round = 1; round <= kRounds; round++) {
-		bool prompt = round % 2 == 1 || flush_htable();
+		bool prompt = round % 2 == 1 || booted_with_flush_htable();
 		const std::vector<std::string> &files = prompt ? staged_files : original_files;
 		const std::string &file = files[(round / 2) % files.size()];
 
@@ -468,14 +462,6 @@ void run_rounds(Agent &agent, Crowd &crowd, AgentFigures &figures)
 	}
 }
 
-void require_staging()
-{
-	static const std::string missing = missing_staging_requirement();
-
-	if (!missing.empty())
-		ktap::skip(missing);
-}
-
 void require_stress_run()
 {
 	require_staging();
@@ -490,7 +476,7 @@ KTAP_TEST(agent_rounds_race_generators_and_readers)
 	require_staging();
 	StressRun &run = stress_run();
 	ASSERT_EQ(read_binary_list("sha1", true).size(), 0u);
-	if (flush_htable())
+	if (booted_with_flush_htable())
 		ktap::note("ima_flush_htable: every round is a prompt round");
 
 	/* The children first: they must not inherit the agent's files. */
@@ -558,7 +544,7 @@ KTAP_TEST(no_record_twice_in_the_current_list)
 		if (!names.insert(record.ima_ng->file_name).second)
 			ktap::fail_at(__FILE__, __LINE__, "listed twice: " + ktap::str(record));
 	}
-	if (flush_htable())
+	if (booted_with_flush_htable())
 		return;
 	/* Without ima_flush_htable, no file is measured twice at all. */
 	for (const Record &record : parse_binary_list(saved_store().saved("sha1"), 20)) {

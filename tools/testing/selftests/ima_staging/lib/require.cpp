@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "lib/require.h"
+
+#include <string>
+
+#include "ktap.h"
+#include "lib/kernel.h"
+#include "lib/staging.h"
+
+namespace ima {
+
+void require_staging()
+{
+	static const std::string missing = missing_staging_requirement();
+
+	if (!missing.empty())
+		ktap::skip(missing);
+}
+
+bool booted_with_flush_htable()
+{
+	static const bool flush = KernelCmdline::from_proc().has("ima_flush_htable");
+
+	return flush;
+}
+
+} // namespace ima

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Preconditions of the staging tests: a test that lacks one is skipped. */
+#pragma once
+
+namespace ima {
+
+/*
+ * Skips the running test (ktap::skip) unless the system has what the staging
+ * tests need: see missing_staging_requirement().
+ */
+void require_staging();
+
+/* Whether the kernel was booted with ima_flush_htable. */
+bool booted_with_flush_htable();
+
+} // namespace ima
