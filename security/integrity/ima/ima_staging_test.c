@@ -195,15 +195,19 @@ static int staging_test_init(struct kunit *test)
 	return 0;
 }
 
+static void free_record(struct ima_queue_entry *qe)
+{
+	hlist_del_init(&qe->hnext);
+	ima_free_template_entry(qe->entry);
+	kfree(qe);
+}
+
 static void free_list(struct ima_mlist *list)
 {
 	struct ima_queue_entry *qe, *tmp;
 
-	list_for_each_entry_safe(qe, tmp, &list->head, later) {
-		hlist_del_init(&qe->hnext);
-		ima_free_template_entry(qe->entry);
-		kfree(qe);
-	}
+	list_for_each_entry_safe(qe, tmp, &list->head, later)
+		free_record(qe);
 	INIT_LIST_HEAD(&list->head);
 }
 
@@ -221,11 +225,8 @@ static void staging_test_exit(struct kunit *test)
 	for (i = 0; i < ARRAY_SIZE(t->tables); i++) {
 		for (key = 0; key < IMA_MEASURE_HTABLE_SIZE; key++) {
 			hlist_for_each_entry_safe(qe, tmp, &t->tables[i][key],
-						  hnext) {
-				hlist_del(&qe->hnext);
-				ima_free_template_entry(qe->entry);
-				kfree(qe);
-			}
+						  hnext)
+				free_record(qe);
 		}
 	}
 }
