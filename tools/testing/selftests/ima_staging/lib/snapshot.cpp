@@ -21,7 +21,7 @@ std::vector<Record> Snapshot::records(std::string_view algo) const
 	return parse_binary_list(list->second, *size);
 }
 
-const Bytes &Snapshot::pcr(std::string_view bank, unsigned index) const
+const Bytes &Snapshot::pcr(std::string_view bank, unsigned int index) const
 {
 	auto values = pcrs.find(bank);
 

@@ -25,7 +25,7 @@ struct Snapshot {
 
 	/* The parsed list of @algo. */
 	std::vector<Record> records(std::string_view algo) const;
-	const Bytes &pcr(std::string_view bank, unsigned index) const;
+	const Bytes &pcr(std::string_view bank, unsigned int index) const;
 };
 
 /* Throws std::runtime_error if the lists keep changing. */

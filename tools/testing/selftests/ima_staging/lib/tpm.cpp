@@ -32,7 +32,7 @@ bool tpm_has_bank(std::string_view bank)
 	return std::find(banks.begin(), banks.end(), bank) != banks.end();
 }
 
-Bytes read_tpm_pcr(std::string_view bank, unsigned pcr)
+Bytes read_tpm_pcr(std::string_view bank, unsigned int pcr)
 {
 	std::string path = std::string(kTpmSysfsDir) + "/" + std::string(kPcrDirPrefix) +
 			   std::string(bank) + "/" + std::to_string(pcr);
@@ -51,7 +51,7 @@ std::vector<Bytes> read_tpm_pcrs(std::string_view bank)
 {
 	std::vector<Bytes> pcrs;
 
-	for (unsigned pcr = 0; pcr < kTpmPcrCount; pcr++)
+	for (unsigned int pcr = 0; pcr < kTpmPcrCount; pcr++)
 		pcrs.push_back(read_tpm_pcr(bank, pcr));
 	return pcrs;
 }

@@ -15,7 +15,7 @@
 namespace ima {
 
 inline constexpr std::string_view kTpmSysfsDir = "/sys/class/tpm/tpm0";
-inline constexpr unsigned kTpmPcrCount = 24;
+inline constexpr unsigned int kTpmPcrCount = 24;
 
 bool tpm_available();
 
@@ -23,7 +23,7 @@ bool tpm_available();
 std::vector<std::string> tpm_pcr_banks();
 bool tpm_has_bank(std::string_view bank);
 
-Bytes read_tpm_pcr(std::string_view bank, unsigned pcr);
+Bytes read_tpm_pcr(std::string_view bank, unsigned int pcr);
 /* PCRs 0 to 23 of @bank. */
 std::vector<Bytes> read_tpm_pcrs(std::string_view bank);
 
