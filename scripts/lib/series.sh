@@ -1,0 +1,168 @@
+# shellcheck shell=bash
+# The patch series sent upstream, kept in series/:
+#   NNNN-*.patch   a patch in git format-patch form, applied with git am;
+#   NNNN-*.msg     a commit message whose patch is generated: its "Final:"
+#                  header lists paths (a trailing / for a directory) that
+#                  the patch brings to the project's state;
+#   cover-letter   subject and text of the cover letter.
+# The series is applied, in file name order, to a git repository of the
+# pristine base; after the last patch the tree must hold exactly the
+# project's files (the staged overlay).
+
+SERIES_DIR="$REPO/series"
+SERIES_GIT="$CACHE/series/linux"
+SERIES_IDENT=(-c "user.name=IMA staging" -c "user.email=ima-staging@localhost")
+SERIES_PREFIX="PATCH 6.12"
+
+series_git() {
+	git -C "$SERIES_GIT" "${SERIES_IDENT[@]}" "$@"
+}
+
+series_entries() {
+	local f
+	for f in "$SERIES_DIR"/[0-9][0-9][0-9][0-9]-*; do
+		case "$f" in
+		*.patch | *.msg) printf '%s\n' "$f" ;;
+		esac
+	done
+}
+
+base_kernel_version() {
+	make -s -C "$PRISTINE" kernelversion 2>/dev/null
+}
+
+# A git repository of the pristine base with the tag "base", made once
+# per base version.
+series_base_repo() {
+	local stamp="$CACHE/series/.version" log version
+	if [[ -d "$SERIES_GIT/.git" && "$(cat "$stamp" 2>/dev/null)" == "$LINUX_SOURCE_VERSION" ]]; then
+		return 0
+	fi
+	log=$(new_log series-base)
+	say "series: making a git repository of the pristine base, once (log: $log)"
+	rm -rf "$CACHE/series"
+	mkdir -p "$CACHE/series"
+	run_logged "$log" cp -a "$PRISTINE" "$SERIES_GIT"
+	version=$(base_kernel_version)
+	run_logged "$log" git -C "$SERIES_GIT" init -q
+	run_logged "$log" series_git add -A -f  # Debian's .gitignore ignores the top level
+	run_logged "$log" series_git commit -q \
+		-m "Linux $version (Debian $LINUX_SOURCE_PKG $LINUX_SOURCE_VERSION)"
+	run_logged "$log" series_git tag base
+	printf '%s\n' "$LINUX_SOURCE_VERSION" >"$stamp"
+}
+
+# A header of a .msg file ("From", "Subject", "Final").
+msg_header() {
+	sed -n "/^\$/q; s/^$2: //p" "$1"
+}
+
+msg_body() {
+	sed '1,/^$/d' "$1"
+}
+
+# series_commit_final MSG LOG: commit the project's state of the paths the
+# message lists, with that message.
+series_commit_final() {
+	local msg=$1 log=$2 from subject path
+	local -a paths
+	from=$(msg_header "$msg" From)
+	subject=$(msg_header "$msg" Subject)
+	read -r -a paths <<<"$(msg_header "$msg" Final)"
+	[[ -n "$from" && -n "$subject" && ${#paths[@]} -gt 0 ]] ||
+		die "series: $(basename "$msg") needs From:, Subject: and Final: headers"
+	for path in "${paths[@]}"; do
+		path=${path%/}
+		rm -rf "${SERIES_GIT:?}/$path"
+		if [[ -e "$STAGE/$path" ]]; then
+			mkdir -p "$(dirname "$SERIES_GIT/$path")"
+			cp -a "$STAGE/$path" "$SERIES_GIT/$path"
+		elif series_git cat-file -e "base:$path" 2>/dev/null; then
+			run_logged "$log" series_git checkout base -- "$path"
+		fi
+		run_logged "$log" series_git add -A -f -- "$path"
+	done
+	run_logged "$log" series_git commit -q --author="$from" \
+		-m "$subject" -m "$(msg_body "$msg")"
+}
+
+# Reset the repository to the base and apply the series, a commit each.
+# Needs base_prepare (the staged overlay).
+series_apply() {
+	local entry log
+	[[ -d "$SERIES_DIR" ]] || die "no patch series: $SERIES_DIR does not exist"
+	series_base_repo
+	log=$(new_log series-apply)
+	series_git am --abort >/dev/null 2>&1 || true
+	run_logged "$log" series_git checkout -q -f --detach base
+	run_logged "$log" series_git clean -fdq
+	while read -r entry; do
+		case "$entry" in
+		*.patch)
+			if ! series_git am -q "$entry" >>"$log" 2>&1; then
+				series_git am --abort >/dev/null 2>&1 || true
+				die "series: $(basename "$entry") does not apply with git am" \
+					"on top of the patches before it (log: $log)" \
+					"$(grep -E '^(error|Patch failed)' "$log" | head -n 5)"
+			fi
+			;;
+		*.msg) series_commit_final "$entry" "$log" ;;
+		esac
+	done < <(series_entries)
+}
+
+# Print what differs between the tree after the series and the project's
+# files; nothing when they agree.
+series_differences() {
+	local path
+	local -A touched=()
+	while read -r path; do
+		touched[$path]=1
+		if [[ -e "$STAGE/$path" ]]; then
+			if [[ ! -e "$SERIES_GIT/$path" ]]; then
+				printf '%s: the project has it, the series does not add it\n' "$path"
+			elif ! cmp -s "$STAGE/$path" "$SERIES_GIT/$path"; then
+				printf '%s: differs (diff -u %s %s)\n' "$path" "$SERIES_GIT/$path" "$REPO/$path"
+			fi
+		elif [[ -e "$SERIES_GIT/$path" ]]; then
+			printf '%s: the project deletes it, the series does not\n' "$path"
+		fi
+	done < <(touched_paths)
+	while read -r path; do
+		[[ -n "${touched[$path]:-}" ]] ||
+			printf '%s: changed by the series, not by the project\n' "$path"
+	done < <(series_git diff --name-only base HEAD)
+}
+
+series_commits() {
+	series_git rev-list --reverse base..HEAD
+}
+
+# series_export DIR: the series as numbered patches with a cover letter.
+series_export() {
+	local dir=$1 cover subject
+	local -a diffs
+	series_apply
+	mapfile -t diffs < <(series_differences)
+	((${#diffs[@]} == 0)) || die "series: the patches do not end at the project's files:" \
+		"${diffs[@]}" "" "Fold the change into the patch of series/ it belongs to."
+	mkdir -p "$dir"
+	rm -f "$dir"/[0-9][0-9][0-9][0-9]-*.patch
+	series_git format-patch -q --cover-letter --thread=shallow \
+		--subject-prefix="$SERIES_PREFIX" -o "$dir" base..HEAD
+	cover=$(ls "$dir"/0000-cover-letter.patch)
+	subject=$(msg_header "$SERIES_DIR/cover-letter" Subject)
+	awk -v subject="$subject" -v blurb="$SERIES_DIR/cover-letter" '
+		/\*\*\* SUBJECT HERE \*\*\*/ { sub(/\*\*\* SUBJECT HERE \*\*\*/, subject) }
+		/^\*\*\* BLURB HERE \*\*\*$/ {
+			skip = 1
+			while ((getline line < blurb) > 0) {
+				if (skip) { if (line == "") skip = 0; continue }
+				print line
+			}
+			next
+		}
+		{ print }
+	' "$cover" >"$cover.tmp"
+	mv -f "$cover.tmp" "$cover"
+}
