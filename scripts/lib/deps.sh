@@ -14,7 +14,7 @@ DEPS_GUEST=(
 	kexec-tools cpio gzip
 )
 DEPS_VM=(qemu-system-x86 swtpm swtpm-tools)
-DEPS_DEV=(sparse shellcheck python3-docutils)
+DEPS_DEV=(sparse shellcheck python3-docutils python3-ply python3-git git)
 
 # Installed version of a package, empty when not installed.
 pkg_version() {
@@ -77,6 +77,7 @@ deps_for() {
 	case "$1" in
 	build | test) require_pkgs "${DEPS_KERNEL[@]}" "${DEPS_GUEST[@]}" "${DEPS_VM[@]}" "${DEPS_DEV[@]}" ;;
 	base) require_pkgs "$LINUX_SOURCE_PKG" xz-utils patch ;;
+	export) require_pkgs "${DEPS_KERNEL[@]}" git ;;
 	*) require_pkgs "${DEPS_KERNEL[@]}" "${DEPS_GUEST[@]}" "${DEPS_VM[@]}" ;;
 	esac
 }

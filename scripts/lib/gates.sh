@@ -1,0 +1,276 @@
+# shellcheck shell=bash
+# Quality gates: the kernel's own tools (and ours) on the change, run on
+# the host by "test" as suites of the variant "host" (scripts/suites).
+# Each gate passes or fails as one result and prints the offending lines.
+
+GATES="$CACHE/gates"
+GATE_CHECKPATCH_EXCEPTIONS="$SERIES_DIR/checkpatch-exceptions"
+
+# kmake SRCDIR OUT ARGS...: make in a kernel tree, out of tree, with ccache.
+kmake() {
+	local src=$1 out=$2
+	shift 2
+	make -C "$src" O="$out" ARCH=x86_64 "CC=ccache gcc" HOSTCC=gcc "$@"
+}
+
+# gate_config SRCDIR OUT OPTION=y|n...: the test kernel's configuration
+# with some options changed; dies when an option does not hold.
+gate_config() {
+	local src=$1 out=$2 opt name want line
+	shift 2
+	mkdir -p "$out"
+	cp "$(kernel_dir test)/.config" "$out/.config"
+	for opt in "$@"; do
+		name=${opt%=*}
+		if [[ "${opt#*=}" == y ]]; then
+			"$src/scripts/config" --file "$out/.config" --enable "$name"
+		else
+			"$src/scripts/config" --file "$out/.config" --disable "$name"
+		fi
+	done
+	kmake "$src" "$out" olddefconfig >/dev/null
+	for opt in "$@"; do
+		name=${opt%=*}
+		want="CONFIG_$name=y"
+		[[ "${opt#*=}" == y ]] || want="# CONFIG_$name is not set"
+		line=$(grep -E "^(# )?CONFIG_${name}[= ]" "$out/.config" || true)
+		[[ "$line" == "$want" ]] ||
+			die "gate: $opt does not hold in $out/.config (got: ${line:-nothing})"
+	done
+}
+
+# Warnings of a build log as "path: message", without line numbers, so
+# that the same warning on a moved line compares equal.
+normalized_warnings() {
+	sed -n -E 's#^(/[^ :]*/)?((security|include|arch)/[^:]+):[0-9]+(:[0-9]+)?: warning: #\2: warning: #p' "$1" |
+		LC_ALL=C sort
+}
+
+# new_warnings BASE NOW: warnings of NOW beyond those of BASE (as a
+# multiset); prints them.
+new_warnings() {
+	LC_ALL=C comm -13 <(normalized_warnings "$1") <(normalized_warnings "$2")
+}
+
+# Original lines of LOG for the normalized warnings on standard input.
+warning_lines() {
+	local log=$1 w file msg
+	while IFS= read -r w; do
+		file=${w%%: warning: *}
+		msg=${w#*: warning: }
+		grep -F -- "$file:" "$log" | grep -F -- "warning: $msg" | head -n 3
+	done
+}
+
+# gate_fail NAME LINE...: report a failed gate with its offending lines.
+gate_fail() {
+	local name=$1
+	shift
+	TOTAL_FAIL=$((TOTAL_FAIL + 1))
+	say "$name: FAILED"
+	# sed reads all of it (no SIGPIPE) and shows the first 80 lines.
+	printf '%s\n' "$@" | sed -n '1,80s/^/        | /p'
+}
+
+gate_pass() {
+	TOTAL_PASS=$((TOTAL_PASS + 1))
+	say "$1: passed${2:+ ($2)}"
+}
+
+# --- the gates -----------------------------------------------------------
+
+gate_shellcheck() {
+	local name=$1 out
+	local -a files=("$REPO/scripts/ima-staging" "$REPO"/scripts/lib/*.sh
+		"$REPO"/scripts/guest/* "$REPO/.ci/run")
+	if out=$(cd "$REPO" && shellcheck -x "${files[@]#"$REPO"/}" 2>&1); then
+		gate_pass "$name" "${#files[@]} scripts"
+	else
+		gate_fail "$name" "$out"
+	fi
+}
+
+# The C++ suite builds with -Wall -Wextra -Werror from a kernel tree,
+# through kselftest's lib.mk.
+gate_cxx() {
+	local name=$1 log out="$GATES/kselftest"
+	log=$(new_log gate-cxx)
+	if make -C "$SRC/tools/testing/selftests" TARGETS=ima_staging O="$out" \
+		-j"$(nproc)" >"$log" 2>&1; then
+		gate_pass "$name" "kselftest build, log: $log"
+	else
+		gate_fail "$name" "$(grep -E 'error|warning' "$log" | head -n 30)" "log: $log"
+	fi
+}
+
+# reStructuredText through docutils (scripts/tools/rstcheck); kernel-doc comments of the changed
+# C files, no new kernel-doc warnings against the pristine files.
+gate_docs() {
+	local name=$1 path out
+	local -a bad=()
+	while read -r path; do
+		[[ "$path" == *.rst ]] || continue
+		if ! out=$(cd "$STAGE" && /usr/bin/python3 "$SCRIPTS/tools/rstcheck" "$path" 2>&1); then
+			bad+=("docutils: $out")
+		fi
+	done < <(touched_paths)
+	while read -r path; do
+		[[ "$path" == *.[ch] && "$path" != tools/* ]] || continue
+		out=$("$SRC/scripts/kernel-doc" -none -Wall "$STAGE/$path" 2>&1 | sed "s#$STAGE/##g" | LC_ALL=C sort)
+		if [[ -f "$PRISTINE/$path" ]]; then
+			out=$(LC_ALL=C comm -13 <("$SRC/scripts/kernel-doc" -none -Wall "$PRISTINE/$path" 2>&1 |
+				sed -E "s#$PRISTINE/##g" | sed -E 's/:[0-9]+:/:/' | LC_ALL=C sort) \
+				<(printf '%s\n' "$out" | sed -E 's/:[0-9]+:/:/' | LC_ALL=C sort))
+		fi
+		[[ -z "$out" ]] || bad+=("$path: kernel-doc: $out")
+	done < <(touched_paths)
+	if ((${#bad[@]} == 0)); then
+		gate_pass "$name" "docutils and kernel-doc -Wall"
+	else
+		gate_fail "$name" "${bad[@]}"
+	fi
+}
+
+# The series applies with git am to the pristine base and ends at the
+# project's files.
+gate_series() {
+	local name=$1 n
+	local -a diffs
+	series_apply
+	mapfile -t diffs < <(series_differences)
+	n=$(series_commits | wc -l)
+	if ((${#diffs[@]} == 0)); then
+		gate_pass "$name" "$n patches applied with git am, tree equals the project's files"
+	else
+		gate_fail "$name" "after the $n patches:" "${diffs[@]}"
+	fi
+}
+
+# Patch numbers and checkpatch types the README justifies, as
+# --ignore options for patch $1.
+checkpatch_ignores() {
+	local num=$1 n type
+	[[ -f "$GATE_CHECKPATCH_EXCEPTIONS" ]] || return 0
+	while read -r n type _; do
+		[[ -z "$n" || "$n" == \#* ]] && continue
+		if [[ "$n" == "$num" ]]; then
+			printf -- '--ignore=%s\n' "$type"
+		fi
+	done <"$GATE_CHECKPATCH_EXCEPTIONS"
+}
+
+gate_checkpatch() {
+	local name=$1 dir="$GATES/export" patch out num
+	local -a bad=() ignores=()
+	series_export "$dir"
+	for patch in "$dir"/[0-9][0-9][0-9][0-9]-*.patch; do
+		num=$(basename "$patch" | cut -c1-4)
+		[[ "$num" == 0000 ]] && continue
+		mapfile -t ignores < <(checkpatch_ignores "$num")
+		# Debian's python3 (spdxcheck.py needs python3-ply and python3-git).
+		if ! out=$(cd "$SERIES_GIT" && PATH="/usr/bin:$PATH" perl scripts/checkpatch.pl --strict \
+			--quiet --show-types "${ignores[@]}" "$patch" 2>&1); then
+			bad+=("$(basename "$patch"):" "$out")
+		elif [[ -n "$out" ]]; then
+			bad+=("$(basename "$patch"):" "$out")
+		fi
+	done
+	if ((${#bad[@]} == 0)); then
+		gate_pass "$name" "$(find "$dir" -name '[0-9]*.patch' ! -name '0000-*' | wc -l) patches, --strict"
+	else
+		gate_fail "$name" "${bad[@]}"
+	fi
+}
+
+# Every patch of the series builds vmlinux (test kernel configuration).
+gate_bisect() {
+	local name=$1 out="$GATES/bisect" log c subject i=0
+	series_apply
+	log=$(new_log gate-bisect)
+	while read -r c; do
+		i=$((i + 1))
+		subject=$(series_git log -1 --format=%s "$c")
+		say "$name: building patch $i: $subject"
+		series_git checkout -q --detach "$c"
+		mkdir -p "$out"
+		cp "$(kernel_dir test)/.config" "$out/.config"
+		echo "=== patch $i: $subject" >>"$log"
+		if ! kmake "$SERIES_GIT" "$out" olddefconfig >>"$log" 2>&1 ||
+			! kmake "$SERIES_GIT" "$out" -j"$(nproc)" vmlinux >>"$log" 2>&1; then
+			gate_fail "$name" "patch $i does not build: $subject" \
+				"$(grep -E ': (fatal )?error: |undefined reference' "$log" | head -n 10)" "log: $log"
+			return 0
+		fi
+	done < <(series_commits)
+	gate_pass "$name" "vmlinux after each of the $i patches, log: $log"
+}
+
+# W=1 and sparse (C=2) on security/integrity/ima/ with the feature on: no
+# warning beyond those of the pristine base with the same configuration.
+gate_warnings() {
+	local name=$1 base_log now_log
+	local -a new
+	base_log="$GATES/warnings-pristine.log"
+	now_log=$(new_log gate-warnings)
+	gate_config "$PRISTINE" "$GATES/pristine" IMA_KEXEC=y
+	rm -f "$GATES/pristine/security/integrity/ima/"*.o
+	kmake "$PRISTINE" "$GATES/pristine" -j"$(nproc)" W=1 C=2 \
+		security/integrity/ima/ >"$base_log" 2>&1 ||
+		die "gate: the pristine base does not build (log: $base_log)"
+	gate_config "$SRC" "$GATES/patched" IMA_STAGING=y IMA_KEXEC=y IMA_STAGING_KUNIT_TEST=y
+	rm -f "$GATES/patched/security/integrity/ima/"*.o
+	if ! kmake "$SRC" "$GATES/patched" -j"$(nproc)" W=1 C=2 \
+		security/integrity/ima/ >"$now_log" 2>&1; then
+		gate_fail "$name" "$(grep -E ': (fatal )?error: ' "$now_log" | head -n 10)" "log: $now_log"
+		return 0
+	fi
+	mapfile -t new < <(new_warnings "$base_log" "$now_log")
+	if ((${#new[@]} == 0)); then
+		gate_pass "$name" "W=1 C=2, $(normalized_warnings "$base_log" | wc -l) warnings of the base, none new"
+	else
+		gate_fail "$name" "new warnings:" "$(printf '%s\n' "${new[@]}" | warning_lines "$now_log")" "log: $now_log"
+	fi
+}
+
+# security/integrity/ima/ builds without a warning for every combination
+# of IMA_STAGING, IMA_KEXEC and IMA_DISABLE_HTABLE.
+gate_matrix() {
+	local name=$1 out="$GATES/matrix" log s k h combo
+	local -a bad=()
+	log=$(new_log gate-matrix)
+	for s in y n; do
+		for k in y n; do
+			for h in y n; do
+				combo="IMA_STAGING=$s IMA_KEXEC=$k IMA_DISABLE_HTABLE=$h"
+				echo "=== $combo" >>"$log"
+				# shellcheck disable=SC2086 # the combination is a word list
+				gate_config "$SRC" "$out" $combo
+				# Compiled again (from ccache): warnings show every time.
+				rm -f "$out/security/integrity/ima/"*.o
+				if ! kmake "$SRC" "$out" -j"$(nproc)" security/integrity/ima/ >>"$log" 2>&1; then
+					bad+=("$combo: build failed")
+				fi
+			done
+		done
+	done
+	if grep -q ': warning: ' "$log"; then
+		bad+=("warnings:" "$(grep -B1 ': warning: ' "$log" | head -n 20)")
+	fi
+	if ((${#bad[@]} == 0)); then
+		gate_pass "$name" "8 configurations, log: $log"
+	else
+		gate_fail "$name" "${bad[@]}" "log: $log"
+	fi
+}
+
+# run_gate SUITE GATE: run one gate (program name of a "host" suite).
+run_gate() {
+	local suite=$1 gate=$2
+	mkdir -p "$GATES"
+	case "$gate" in
+	shellcheck | cxx | docs | series | checkpatch | bisect | warnings | matrix)
+		"gate_$gate" "$suite"
+		;;
+	*) suite_broken "$suite" "unknown gate '$gate'" ;;
+	esac
+}
