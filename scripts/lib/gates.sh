@@ -19,16 +19,23 @@ gate_config() {
 	local src=$1 out=$2 opt name want line
 	shift 2
 	mkdir -p "$out"
-	cp "$(kernel_dir test)/.config" "$out/.config"
+	cp "$(kernel_dir test)/.config" "$out/.config.input.new"
 	for opt in "$@"; do
 		name=${opt%=*}
 		if [[ "${opt#*=}" == y ]]; then
-			"$src/scripts/config" --file "$out/.config" --enable "$name"
+			"$src/scripts/config" --file "$out/.config.input.new" --enable "$name"
 		else
-			"$src/scripts/config" --file "$out/.config" --disable "$name"
+			"$src/scripts/config" --file "$out/.config.input.new" --disable "$name"
 		fi
 	done
-	kmake "$src" "$out" olddefconfig >/dev/null
+	# The same input as last time: keep .config (and its time stamp).
+	if [[ -f "$out/.config" ]] && cmp -s "$out/.config.input.new" "$out/.config.input"; then
+		rm -f "$out/.config.input.new"
+	else
+		mv -f "$out/.config.input.new" "$out/.config.input"
+		cp "$out/.config.input" "$out/.config"
+		kmake "$src" "$out" olddefconfig >/dev/null
+	fi
 	for opt in "$@"; do
 		name=${opt%=*}
 		want="CONFIG_$name=y"
@@ -136,7 +143,10 @@ gate_docs() {
 gate_series() {
 	local name=$1 n
 	local -a diffs
-	series_apply
+	if ! series_apply; then
+		gate_fail "$name" "${SERIES_ERROR[@]}"
+		return 0
+	fi
 	mapfile -t diffs < <(series_differences)
 	n=$(series_commits | wc -l)
 	if ((${#diffs[@]} == 0)); then
@@ -162,7 +172,12 @@ checkpatch_ignores() {
 gate_checkpatch() {
 	local name=$1 dir="$GATES/export" patch out num
 	local -a bad=() ignores=()
-	series_export "$dir"
+	# What gate-series checks; here only whether there is a series to read.
+	if ! series_apply; then
+		gate_fail "$name" "${SERIES_ERROR[@]}"
+		return 0
+	fi
+	series_format "$dir"
 	for patch in "$dir"/[0-9][0-9][0-9][0-9]-*.patch; do
 		num=$(basename "$patch" | cut -c1-4)
 		[[ "$num" == 0000 ]] && continue
@@ -182,27 +197,79 @@ gate_checkpatch() {
 	fi
 }
 
-# Every patch of the series builds vmlinux (test kernel configuration).
+# series_tree_to_src COMMIT PATH...: the paths in $SRC as the series has
+# them after COMMIT (only changed files are rewritten).
+series_tree_to_src() {
+	local c=$1 tmp path
+	local -a present
+	shift
+	tmp="$GATES/bisect-tree"
+	rm -rf "$tmp"
+	mkdir -p "$tmp"
+	mapfile -t present < <(series_git ls-tree -r --name-only "$c" -- "$@")
+	series_git archive "$c" -- "${present[@]}" | tar -x -C "$tmp"
+	for path in "$@"; do
+		if [[ -f "$tmp/$path" ]]; then
+			install_if_changed "$tmp/$path" "$SRC/$path" || true
+		else
+			rm -f "$SRC/$path"
+		fi
+	done
+	rm -rf "$tmp"
+}
+
+# Every patch of the series compiles: the files the series touches are
+# set in $SRC to their state after each patch in turn, and
+# security/integrity/ima/ is built with W=1 in the test kernel's build
+# directory; a compiler warning fails the patch too.  Then $SRC is
+# brought back to the project's files and the whole test kernel is built
+# (and linked) from them, the last patch's state when the series is right.
 gate_bisect() {
-	local name=$1 out="$GATES/bisect" log c subject i=0
-	series_apply
+	local name=$1 log c subject i=0 out config failed=
+	local -a paths
+	if ! series_apply; then
+		gate_fail "$name" "${SERIES_ERROR[@]}"
+		return 0
+	fi
 	log=$(new_log gate-bisect)
+	out=$(kernel_dir test)
+	config="$GATES/bisect-test.config"
+	mapfile -t paths < <(series_git diff --name-only base HEAD)
+	lock_cache
+	cp "$out/.config" "$config"
 	while read -r c; do
 		i=$((i + 1))
 		subject=$(series_git log -1 --format=%s "$c")
-		say "$name: building patch $i: $subject"
-		series_git checkout -q --detach "$c"
-		mkdir -p "$out"
-		cp "$(kernel_dir test)/.config" "$out/.config"
+		say "$name: patch $i: $subject"
+		series_tree_to_src "$c" "${paths[@]}"
+		cp "$config" "$out/.config"
+		rm -f "$out/security/integrity/ima/"*.o
 		echo "=== patch $i: $subject" >>"$log"
-		if ! kmake "$SERIES_GIT" "$out" olddefconfig >>"$log" 2>&1 ||
-			! kmake "$SERIES_GIT" "$out" -j"$(nproc)" vmlinux >>"$log" 2>&1; then
-			gate_fail "$name" "patch $i does not build: $subject" \
-				"$(grep -E ': (fatal )?error: |undefined reference' "$log" | head -n 10)" "log: $log"
-			return 0
+		if ! kmake "$SRC" "$out" olddefconfig >>"$log" 2>&1 ||
+			! kmake "$SRC" "$out" -j"$(nproc)" W=1 security/integrity/ima/ \
+				>"$log.patch" 2>&1; then
+			cat "$log.patch" >>"$log"
+			failed="patch $i does not build: $subject"
+			break
+		fi
+		cat "$log.patch" >>"$log"
+		if grep -q ': warning: ' "$log.patch"; then
+			failed="patch $i builds with warnings: $subject"
+			break
 		fi
 	done < <(series_commits)
-	gate_pass "$name" "vmlinux after each of the $i patches, log: $log"
+	rm -f "$log.patch"
+	say "$name: the test kernel from the project's files"
+	cp "$config" "$out/.config"
+	src_apply_overlay >/dev/null
+	run_logged "$log" kmake "$SRC" "$out" -j"$(nproc)" bzImage
+	unlock_cache
+	if [[ -n "$failed" ]]; then
+		gate_fail "$name" "$failed" \
+			"$(grep -E ': (fatal )?error: |: warning: ' "$log" | head -n 10)" "log: $log"
+	else
+		gate_pass "$name" "security/integrity/ima/ after each of the $i patches, log: $log"
+	fi
 }
 
 # W=1 and sparse (C=2) on security/integrity/ima/ with the feature on: no
@@ -235,13 +302,15 @@ gate_warnings() {
 # security/integrity/ima/ builds without a warning for every combination
 # of IMA_STAGING, IMA_KEXEC and IMA_DISABLE_HTABLE.
 gate_matrix() {
-	local name=$1 out="$GATES/matrix" log s k h combo
+	local name=$1 out log s k h combo
 	local -a bad=()
 	log=$(new_log gate-matrix)
 	for s in y n; do
 		for k in y n; do
 			for h in y n; do
 				combo="IMA_STAGING=$s IMA_KEXEC=$k IMA_DISABLE_HTABLE=$h"
+				# A directory per combination: warm runs redo little.
+				out="$GATES/matrix/staging-$s-kexec-$k-htable-$h"
 				echo "=== $combo" >>"$log"
 				# shellcheck disable=SC2086 # the combination is a word list
 				gate_config "$SRC" "$out" $combo

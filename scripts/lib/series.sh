@@ -87,7 +87,9 @@ series_commit_final() {
 }
 
 # Reset the repository to the base and apply the series, a commit each.
-# Needs base_prepare (the staged overlay).
+# Needs base_prepare (the staged overlay).  When a patch does not apply,
+# returns 1 with the reason in SERIES_ERROR (lines).
+SERIES_ERROR=()
 series_apply() {
 	local entry log
 	[[ -d "$SERIES_DIR" ]] || die "no patch series: $SERIES_DIR does not exist"
@@ -101,9 +103,10 @@ series_apply() {
 		*.patch)
 			if ! series_git am -q "$entry" >>"$log" 2>&1; then
 				series_git am --abort >/dev/null 2>&1 || true
-				die "series: $(basename "$entry") does not apply with git am" \
-					"on top of the patches before it (log: $log)" \
-					"$(grep -E '^(error|Patch failed)' "$log" | head -n 5)"
+				SERIES_ERROR=("series: $(basename "$entry") does not apply with git am"
+					"on top of the patches before it (log: $log)"
+					"$(grep -E '^(error|Patch failed)' "$log" | head -n 5)")
+				return 1
 			fi
 			;;
 		*.msg) series_commit_final "$entry" "$log" ;;
@@ -138,14 +141,21 @@ series_commits() {
 	series_git rev-list --reverse base..HEAD
 }
 
-# series_export DIR: the series as numbered patches with a cover letter.
+# series_export DIR: apply the series, check that it ends at the
+# project's files and write it as numbered patches with a cover letter.
 series_export() {
-	local dir=$1 cover subject
 	local -a diffs
-	series_apply
+	series_apply || die "${SERIES_ERROR[@]}"
 	mapfile -t diffs < <(series_differences)
 	((${#diffs[@]} == 0)) || die "series: the patches do not end at the project's files:" \
 		"${diffs[@]}" "" "Fold the change into the patch of series/ it belongs to."
+	series_format "$1"
+}
+
+# series_format DIR: the applied series as numbered patches with a cover
+# letter.
+series_format() {
+	local dir=$1 cover subject
 	mkdir -p "$dir"
 	rm -f "$dir"/[0-9][0-9][0-9][0-9]-*.patch
 	series_git format-patch -q --cover-letter --thread=shallow \
