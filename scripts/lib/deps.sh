@@ -15,6 +15,7 @@ DEPS_GUEST=(
 )
 DEPS_VM=(qemu-system-x86 swtpm swtpm-tools)
 DEPS_DEV=(sparse shellcheck python3-docutils)
+DEPS_BENCH=(gnuplot-nox)
 
 # Installed version of a package, empty when not installed.
 pkg_version() {
@@ -77,6 +78,7 @@ deps_for() {
 	case "$1" in
 	build | test) require_pkgs "${DEPS_KERNEL[@]}" "${DEPS_GUEST[@]}" "${DEPS_VM[@]}" "${DEPS_DEV[@]}" ;;
 	base) require_pkgs "$LINUX_SOURCE_PKG" xz-utils patch ;;
+	bench) require_pkgs "${DEPS_KERNEL[@]}" "${DEPS_GUEST[@]}" "${DEPS_VM[@]}" "${DEPS_BENCH[@]}" ;;
 	*) require_pkgs "${DEPS_KERNEL[@]}" "${DEPS_GUEST[@]}" "${DEPS_VM[@]}" ;;
 	esac
 }
