@@ -15,6 +15,7 @@ DEPS_GUEST=(
 )
 DEPS_VM=(qemu-system-x86 swtpm swtpm-tools)
 DEPS_DEV=(sparse shellcheck python3-docutils python3-ply python3-git git)
+DEPS_BENCH=(gnuplot-nox)
 
 # Installed version of a package, empty when not installed.
 pkg_version() {
@@ -78,6 +79,7 @@ deps_for() {
 	build | test) require_pkgs "${DEPS_KERNEL[@]}" "${DEPS_GUEST[@]}" "${DEPS_VM[@]}" "${DEPS_DEV[@]}" ;;
 	base) require_pkgs "$LINUX_SOURCE_PKG" xz-utils patch ;;
 	export) require_pkgs "${DEPS_KERNEL[@]}" git ;;
+	bench) require_pkgs "${DEPS_KERNEL[@]}" "${DEPS_GUEST[@]}" "${DEPS_VM[@]}" "${DEPS_BENCH[@]}" ;;
 	*) require_pkgs "${DEPS_KERNEL[@]}" "${DEPS_GUEST[@]}" "${DEPS_VM[@]}" ;;
 	esac
 }

@@ -5,6 +5,9 @@
 # shellcheck disable=SC2034 # used by scripts/ima-staging
 DEFAULT_TIMEOUT=300
 KERNEL_CMDLINE="console=ttyS0 panic=-1"
+# The guest's RAM, and whether it gets a TPM (the benchmark boots without).
+VM_MEMORY=1G
+VM_TPM=1
 
 # Kernel splats that fail a run. Matched (grep -E) against kernel lines of
 # the console log only, i.e. lines with a printk time stamp.
@@ -79,16 +82,18 @@ swtpm_start() {
 qemu_args() {
 	local variant=$1 initrd=$2 accel=$3 sock=$4 append=$5
 	shift 5
-	local -a cpu=()
+	local -a cpu=() tpm=()
 	[[ "$accel" == kvm ]] && cpu=(-cpu host)
+	if ((VM_TPM)); then
+		tpm=(-chardev "socket,id=chrtpm,path=$sock"
+			-tpmdev "emulator,id=tpm0,chardev=chrtpm" -device "tpm-tis,tpmdev=tpm0")
+	fi
 	QEMU_ARGS=(
 		qemu-system-x86_64 -M q35 -accel "$accel" "${cpu[@]}"
-		-m 1G -smp 2 -nodefaults -no-user-config -display none -no-reboot
+		-m "$VM_MEMORY" -smp 2 -nodefaults -no-user-config -display none -no-reboot
 		-kernel "$(kernel_image "$variant")" -initrd "$initrd"
 		-append "$KERNEL_CMDLINE${append:+ $append}"
-		-chardev "socket,id=chrtpm,path=$sock"
-		-tpmdev "emulator,id=tpm0,chardev=chrtpm" -device "tpm-tis,tpmdev=tpm0"
-		"$@"
+		"${tpm[@]}" "$@"
 	)
 }
 
@@ -109,7 +114,9 @@ vm_boot() {
 	local qlog="$RUN_DIR/$name.qemu.log" rc=0
 	VM_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ima-staging.XXXXXX")
 	boot_initrd "$variant" "$VM_TMP/initrd" "$mode" "$name" "$@"
-	swtpm_start "$VM_TMP" "$RUN_DIR/$name.swtpm.log"
+	if ((VM_TPM)); then
+		swtpm_start "$VM_TMP" "$RUN_DIR/$name.swtpm.log"
+	fi
 	: >"$out"
 	VM_TIMED_OUT=0
 	if [[ "$mode" == shell ]]; then

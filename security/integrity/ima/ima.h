@@ -174,6 +174,9 @@ extern struct ima_staging ima_staging;
 int ima_stage_measurements(struct ima_staging *s);
 int ima_delete_staged_measurements(struct ima_staging *s);
 int ima_delete_measurements(struct ima_staging *s, unsigned long n);
+#ifdef CONFIG_IMA_STAGING_BENCH
+int ima_walk_measurements_locked(unsigned long n, unsigned long *size);
+#endif
 
 #if IS_ENABLED(CONFIG_KUNIT)
 /* The steps of the requests, for KUnit tests; see ima_queue.c. */

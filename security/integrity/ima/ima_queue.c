@@ -637,4 +637,34 @@ out:
 	mutex_unlock(&ima_stage_mutex);
 	return ret;
 }
+
+#ifdef CONFIG_IMA_STAGING_BENCH
+/**
+ * ima_walk_measurements_locked - find the @n-th record under the lock
+ * @n: the record to walk to
+ * @size: the serialized size of the records up to it
+ *
+ * For benchmarks only: the locked section of a design that would find
+ * the @n-th record of the current list with ima_extend_list_mutex held,
+ * a walk ima_delete_measurements() makes without it.  Changes nothing.
+ *
+ * Return: 0, or -ENOENT if @n is 0 or the current list holds fewer than
+ * @n records.
+ */
+int ima_walk_measurements_locked(unsigned long n, unsigned long *size)
+{
+	int ret = 0;
+
+	*size = 0;
+	mutex_lock(&ima_stage_mutex);
+	mutex_lock(&ima_extend_list_mutex);
+	if (!n || (unsigned long)atomic_long_read(&ima_measurements.count) < n)
+		ret = -ENOENT;
+	else
+		ima_mlist_nth(&ima_measurements, n, size);
+	mutex_unlock(&ima_extend_list_mutex);
+	mutex_unlock(&ima_stage_mutex);
+	return ret;
+}
+#endif
 #endif /* CONFIG_IMA_STAGING */
