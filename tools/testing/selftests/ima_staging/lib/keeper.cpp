@@ -121,6 +121,13 @@ void LogModel::start()
 	started_ = true;
 }
 
+void LogModel::start_from(const Bytes &full_log)
+{
+	log_ = full_log;
+	measured_.clear();
+	started_ = true;
+}
+
 void LogModel::measure(int count)
 {
 	for (int i = 0; i < count; i++)

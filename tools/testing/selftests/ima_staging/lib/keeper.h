@@ -72,6 +72,8 @@ class LogModel {
 public:
 	/* Starts from the kernel's current list. */
 	void start();
+	/* Starts from @full_log, a full log checked otherwise. */
+	void start_from(const Bytes &full_log);
 	bool started() const { return started_; }
 
 	/* create_measurement() @count times; the records are expected next. */
