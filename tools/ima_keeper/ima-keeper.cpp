@@ -39,6 +39,7 @@ SYNOPSIS
        ima-keeper [--store DIR] count
        ima-keeper [--store DIR] verify
        ima-keeper [--store DIR] mount MOUNTPOINT
+       ima-keeper [--store DIR] adopt FILE
        ima-keeper --help
 
 DESCRIPTION
@@ -84,6 +85,12 @@ COMMANDS
               binary_runtime_measurements, ascii_runtime_measurements and
               runtime_measurements_count, until unmounted (umount
               MOUNTPOINT) or SIGTERM. Runs in the foreground.
+
+       adopt  Start an empty store with FILE: records moved out of the
+              kernel before the keeper took over, as a binary sha1 list (the
+              concatenation of what was read from the _staged files before
+              D, or of the N oldest records before N). Records the kernel
+              still holds are refused.
 
 OPTIONS
        --store DIR
@@ -154,6 +161,7 @@ struct Options {
 	std::uint64_t from = 0;
 	bool ascii = false;
 	std::string mountpoint;
+	std::string adopt_file;
 };
 
 std::uint64_t parse_number(const std::string &option, const std::string &text)
@@ -247,6 +255,10 @@ Options parse_command_line(const std::vector<std::string> &args)
 			options.mountpoint = arg;
 			continue;
 		}
+		if (options.command == "adopt" && !arg.starts_with("-") && options.adopt_file.empty()) {
+			options.adopt_file = arg;
+			continue;
+		}
 		if (!option_allowed(options.command, arg))
 			throw UsageError("'" + options.command + "' takes no argument '" + arg + "'");
 		if (i + 1 >= args.size())
@@ -255,6 +267,8 @@ Options parse_command_line(const std::vector<std::string> &args)
 	}
 	if (options.command == "mount" && options.mountpoint.empty())
 		throw UsageError("mount needs a MOUNTPOINT");
+	if (options.command == "adopt" && options.adopt_file.empty())
+		throw UsageError("adopt needs a FILE");
 	return options;
 }
 
@@ -321,6 +335,14 @@ int run_command(const Options &options)
 	}
 	if (command == "reconcile") {
 		Keeper(options.store, options.flavor).reconcile_now();
+		return 0;
+	}
+	if (command == "adopt") {
+		ima::Bytes list = ima::read_file(options.adopt_file);
+		/* A file that is not a list is refused before the store is touched. */
+		count_records(list);
+		std::uint64_t adopted = Keeper(options.store, options.flavor).adopt(list);
+		std::printf("adopted %llu records\n", static_cast<unsigned long long>(adopted));
 		return 0;
 	}
 	if (command == "log")

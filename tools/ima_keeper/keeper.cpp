@@ -104,6 +104,26 @@ void Keeper::reconcile_now()
 	transaction(false);
 }
 
+std::uint64_t Keeper::adopt(const Bytes &sha1_list)
+{
+	StoreLock lock(transaction_lock_path(dir_), StoreLock::Kind::exclusive);
+	std::uint64_t records = count_records(sha1_list);
+	Bytes kernel = read_kernel_list(true);
+
+	ima::append(kernel, read_kernel_list(false));
+	if (!store_->groups().empty())
+		throw KeeperError("the store " + dir_ + " has records already: only an empty "
+				  "store adopts records");
+	if (records == 0)
+		return 0;
+	if (starts_with(kernel, sha1_list))
+		throw KeeperError("the kernel still holds these records: save them instead");
+	store_->append_group(sha1_list, records, Flavor::prompt);
+	store_->mark_deleted();
+	say("adopted " + std::to_string(records) + " records as group 0");
+	return records;
+}
+
 /*
  * What an interrupted transaction can leave, and what to do:
  *  - a pending group whose records are staged: D was not written; write it;

@@ -59,6 +59,13 @@ public:
 	void reconcile_now();
 
 	/*
+	 * Takes @sha1_list, records moved out of the kernel before the keeper
+	 * took over, as the first group of an empty store. Refuses records
+	 * the kernel still holds. Returns the records adopted.
+	 */
+	std::uint64_t adopt(const ima::Bytes &sha1_list);
+
+	/*
 	 * Runs until SIGTERM or SIGINT: reconciles, then saves whenever the
 	 * kernel's list reaches a threshold, or on SIGUSR1.
 	 */

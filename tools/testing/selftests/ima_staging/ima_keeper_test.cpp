@@ -327,6 +327,48 @@ KTAP_TEST(verify_replays_the_full_log_to_pcr10)
 	EXPECT_TRUE(contains(partial.out_text(), "NOT VERIFIED"));
 }
 
+KTAP_TEST(adopt_starts_an_empty_store_with_records_saved_before)
+{
+	set_up();
+	model().measure(3);
+	ASSERT_EQ(save("prompt").exit_code, 0);
+	model().measure(2);
+	expect_full_log_is_the_model();
+
+	/* A second store taking over from the first one's records. */
+	TempDir other("keeper_adopting_store");
+	std::string store = other.file("store");
+	KeeperRun adopt = run_keeper(store, {"adopt", kStoreData});
+	EXPECT_EQ(adopt.exit_code, 0);
+	EXPECT_TRUE(read_file(store + "/binary_runtime_measurements") == read_file(kStoreData));
+	EXPECT_TRUE(run_keeper(store, {"log"}).out == model().log());
+	EXPECT_EQ(run_keeper(store, {"verify"}).exit_code, 0);
+
+	/* A store with records, records still in the kernel, not a list. */
+	TempFile current("keeper_current");
+	current.write(read_binary_list_bytes("sha1"));
+	TempFile garbage("keeper_garbage");
+	garbage.write(std::string_view("not a measurement list"));
+	TempDir fresh("keeper_fresh_store");
+	const std::vector<std::pair<std::string, std::string>> refusals = {
+		{store, kStoreData}, {fresh.file("store"), current.path()},
+		{fresh.file("store"), garbage.path()},
+	};
+	for (const auto &[target, file] : refusals) {
+		ktap::ScopedContext context("adopt " + file + " into " + target);
+		ListState lists = capture_lists();
+		Bytes before = path_exists(target + "/binary_runtime_measurements")
+				       ? read_file(target + "/binary_runtime_measurements")
+				       : Bytes();
+		KeeperRun refused = run_keeper(target, {"adopt", file});
+
+		EXPECT_EQ(refused.exit_code, 1);
+		ktap::note(refused.err.substr(0, refused.err.empty() ? 0 : refused.err.size() - 1));
+		EXPECT_EQ(lists_changed_since(lists), "");
+		EXPECT_TRUE(read_file(target + "/binary_runtime_measurements") == before);
+	}
+}
+
 KTAP_TEST(thresholds_and_sigusr1_trigger_saves)
 {
 	set_up();
