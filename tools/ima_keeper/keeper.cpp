@@ -217,17 +217,24 @@ bool Keeper::threshold_reached(const Thresholds &thresholds) const
 void Keeper::run(const Thresholds &thresholds)
 {
 	sigset_t signals = keeper_signals();
+	bool reconciled = false;
 	bool save_requested = false;
 
 	sigprocmask(SIG_BLOCK, &signals, nullptr);
-	reconcile_now();
-	say("keeping " + dir_ + " (" + std::to_string(store_->records()) + " records saved)");
 	for (;;) {
 		try {
+			if (!reconciled) {
+				reconcile_now();
+				reconciled = true;
+				say("keeping " + dir_ + " (" + std::to_string(store_->records()) +
+				    " records saved)");
+			}
 			if (save_requested || threshold_reached(thresholds))
 				save();
 			save_requested = false;
 		} catch (const KernelBusy &e) {
+			say(std::string(e.what()) + "; trying again");
+		} catch (const StoreFull &e) {
 			say(std::string(e.what()) + "; trying again");
 		}
 		timespec timeout{static_cast<time_t>(thresholds.interval_ms / 1000),

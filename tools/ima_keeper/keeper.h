@@ -67,7 +67,9 @@ public:
 
 	/*
 	 * Runs until SIGTERM or SIGINT: reconciles, then saves whenever the
-	 * kernel's list reaches a threshold, or on SIGUSR1.
+	 * kernel's list reaches a threshold, or on SIGUSR1. Measurement files
+	 * held by another process, or a full disk, are tried again at the
+	 * next look.
 	 */
 	void run(const Thresholds &thresholds);
 
