@@ -70,6 +70,9 @@ struct Keeper::Writers {
 Keeper::Keeper(std::string store_dir, Flavor flavor) : dir_(std::move(store_dir)), flavor_(flavor)
 {
 	require_staging();
+	if (flavor_ == Flavor::n && kernel_flushes_htable())
+		throw KeeperError("--flavor n: this kernel was booted with ima_flush_htable, which "
+				  "refuses deleting N records; use --flavor prompt");
 	if (::mkdir(dir_.c_str(), 0700) && errno != EEXIST)
 		ima::throw_errno("create the store directory " + dir_);
 	keeper_lock_ = StoreLock::try_exclusive(keeper_lock_path(dir_));

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <sstream>
 #include <system_error>
 #include <unistd.h>
 
@@ -46,6 +47,18 @@ void require_staging()
 		throw KeeperError("this kernel has no IMA measurement staging (no " +
 				  ima::ima_path(staged_file()) +
 				  "): records cannot be moved out of it; it needs CONFIG_IMA_STAGING");
+}
+
+bool kernel_flushes_htable()
+{
+	std::istringstream cmdline(ima::read_text_file("/proc/cmdline"));
+	std::string word;
+
+	/* __setup("ima_flush_htable", ...) takes it with or without a value. */
+	while (cmdline >> word)
+		if (word == "ima_flush_htable" || word.starts_with("ima_flush_htable="))
+			return true;
+	return false;
 }
 
 std::string describe_errno(int error)

@@ -46,6 +46,9 @@ std::string original_file();
 void require_staging();
 bool kernel_has_staging();
 
+/* Whether the kernel was booted with ima_flush_htable (which refuses N). */
+bool kernel_flushes_htable();
+
 /*
  * A write open of one measurement file (O_RDWR for a _staged file, to read
  * it too). While the keeper holds one, no other process can open any
