@@ -11,8 +11,10 @@ BASE_MANIFEST=${IMA_STAGING_BASE_MANIFEST:-$SCRIPTS/base-files.sha256}
 
 # Directories of the repository that are copied into the kernel tree as is.
 OVERLAY_DIRS=(security Documentation)
-# A directory the project adds as a whole: recorded once, not file by file.
+# Directories the project adds as a whole: recorded once, not file by file.
 SELFTESTS_REL=tools/testing/selftests/ima_staging
+KEEPER_REL=tools/ima_keeper
+WHOLE_DIRS=("$SELFTESTS_REL" "$KEEPER_REL")
 
 # --- pristine tree -------------------------------------------------------
 
@@ -51,7 +53,7 @@ pristine_prepare() {
 # Files of the repository copied into the kernel tree, relative paths.
 overlay_files() {
 	local d
-	for d in "${OVERLAY_DIRS[@]}" "$SELFTESTS_REL"; do
+	for d in "${OVERLAY_DIRS[@]}" "${WHOLE_DIRS[@]}"; do
 		[[ -d "$REPO/$d" ]] || continue
 		(cd "$REPO" && find "$d" -type f \
 			! -name '*~' ! -name '*.orig' ! -name '*.rej' ! -name '.*.swp')
@@ -92,14 +94,26 @@ touched_paths() {
 	} | LC_ALL=C sort -u
 }
 
-# Paths checked against the manifest: the selftests directory counts once.
+# The directory added as a whole that PATH is in, or nothing.
+whole_dir_of() {
+	local d
+	for d in "${WHOLE_DIRS[@]}"; do
+		if [[ "$1" == "$d"/* ]]; then
+			printf '%s\n' "$d"
+		fi
+	done
+}
+
+# Paths checked against the manifest: a directory added as a whole counts once.
 base_paths() {
-	local seen_selftests=
+	local -A seen=()
+	local p d
 	while read -r p; do
-		if [[ "$p" == "$SELFTESTS_REL"/* ]]; then
-			[[ -n "$seen_selftests" ]] && continue
-			seen_selftests=1
-			printf '%s/\n' "$SELFTESTS_REL"
+		d=$(whole_dir_of "$p")
+		if [[ -n "$d" ]]; then
+			[[ -n "${seen[$d]:-}" ]] && continue
+			seen[$d]=1
+			printf '%s/\n' "$d"
 		else
 			printf '%s\n' "$p"
 		fi

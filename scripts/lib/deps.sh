@@ -11,7 +11,7 @@ DEPS_KERNEL=(
 )
 DEPS_GUEST=(
 	busybox-static tpm2-tools libtss2-tcti-device0 ima-evm-utils
-	kexec-tools cpio gzip
+	kexec-tools cpio gzip libfuse3-dev
 )
 DEPS_VM=(qemu-system-x86 swtpm swtpm-tools)
 DEPS_DEV=(sparse shellcheck python3-docutils python3-ply python3-git git)

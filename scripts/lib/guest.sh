@@ -1,7 +1,7 @@
 # shellcheck shell=bash
-# The guest initramfs: busybox, /init, tpm2-tools, evmctl, kexec and the
-# test programs, with the shared libraries they load, and the variant's own
-# kernel as /boot/bzImage for kexec soft reboots.
+# The guest initramfs: busybox, /init, tpm2-tools, evmctl, kexec, the test
+# programs and ima-keeper (tools/ima_keeper), with the shared libraries they
+# load, and the variant's own kernel as /boot/bzImage for kexec soft reboots.
 
 SELFTESTS_OUT="$CACHE/selftests"
 GUEST_TEST_DIR=/opt/ima_staging
@@ -35,6 +35,10 @@ selftests_build() {
 	say "guest: building test programs (log: $log)"
 	mkdir -p "$SELFTESTS_OUT"
 	run_logged "$log" make -C "$dir" OUTPUT="$SELFTESTS_OUT" -j"$(nproc)"
+	# The keeper goes with them: its tests run it from the same directory.
+	if [[ -f "$SRC/$KEEPER_REL/Makefile" ]]; then
+		run_logged "$log" make -C "$SRC/$KEEPER_REL" OUTPUT="$SELFTESTS_OUT" -j"$(nproc)"
+	fi
 }
 
 selftests_programs() {

@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ima-keeper: keeps every IMA measurement record since boot while the
+ * kernel's list stays small. See usage() (ima-keeper --help).
+ */
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unistd.h>
+#include <vector>
+
+#include "full_log.h"
+#include "fuse_view.h"
+#include "keeper.h"
+#include "kernel_files.h"
+#include "lib/bytes.h"
+#include "lib/sys.h"
+#include "store.h"
+
+using namespace keeper;
+
+namespace {
+
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+const char kUsage[] = R"(NAME
+       ima-keeper - keep every IMA measurement record while the kernel's list stays small
+
+SYNOPSIS
+       ima-keeper [--store DIR] run [--flavor prompt|n] [--max-records N]
+                                    [--max-bytes N] [--interval-ms MS]
+       ima-keeper [--store DIR] save [--flavor prompt|n]
+       ima-keeper [--store DIR] reconcile
+       ima-keeper [--store DIR] log [--from K] [--format binary|ascii]
+       ima-keeper [--store DIR] count
+       ima-keeper [--store DIR] verify
+       ima-keeper [--store DIR] mount MOUNTPOINT
+       ima-keeper [--store DIR] adopt FILE
+       ima-keeper --help
+
+DESCRIPTION
+       IMA keeps its measurement list in kernel memory. On a kernel with
+       measurement staging (CONFIG_IMA_STAGING, see
+       Documentation/security/IMA-export-delete.rst) ima-keeper moves the
+       records into a store on disk and deletes them from the kernel, and
+       serves the full log since boot - the store followed by the kernel's
+       list - from any record on, as if nothing had been deleted. The full
+       log replays to TPM PCR 10.
+
+       A save is one transaction: with the measurement files held open for
+       writing (no other process can open them meanwhile), the records are
+       read, appended to the store as one checksummed group, made durable
+       (fsync of the file, the journal and the directory), and only then
+       deleted from the kernel. Whatever point the keeper is killed at, the
+       next start reconciles the store with the kernel's lists: it finishes
+       the deletion or rolls the group back, so that no record is lost and
+       none is saved twice.
+
+COMMANDS
+       run    Save whenever the kernel's current list reaches --max-records
+              records or --max-bytes bytes, and on SIGUSR1; stop on SIGTERM
+              or SIGINT. Only one keeper runs per store.
+
+       save   One save now: every record of the kernel's current list.
+
+       reconcile
+              Only finish or roll back what an interrupted save left.
+
+       log    Print records K.. of the full log (K = 0 is the first record
+              since boot) in the binary format of
+              binary_runtime_measurements, or the ascii format of
+              ascii_runtime_measurements.
+
+       count  Print the number of records in the full log.
+
+       verify Replay the full log against PCR 10 of the TPM's sha1 and
+              sha256 banks; say per bank whether it matches, with the record
+              count. Exit status 1 on a mismatch.
+
+       mount  Serve the full log with FUSE under MOUNTPOINT as
+              binary_runtime_measurements, ascii_runtime_measurements and
+              runtime_measurements_count, until unmounted (umount
+              MOUNTPOINT) or SIGTERM. Runs in the foreground.
+
+       adopt  Start an empty store with FILE: records moved out of the
+              kernel before the keeper took over, as a binary sha1 list (the
+              concatenation of what was read from the _staged files before
+              D, or of the N oldest records before N). Records the kernel
+              still holds are refused.
+
+OPTIONS
+       --store DIR
+              The store (default /var/lib/ima-keeper).
+
+       --flavor prompt|n
+              prompt (default): write A to the _staged file, save the staged
+              records, write D. n: save the current list and write its number
+              of records (refused by a kernel booted with ima_flush_htable).
+
+       --max-records N
+              Save when the current list has N records (default 10000; 0: no
+              record limit).
+
+       --max-bytes N
+              Save when the binary sha1 list has N bytes (default: no limit).
+
+       --interval-ms MS
+              Look at the kernel's list every MS milliseconds (default 1000).
+
+       --from K
+              First record to print (default 0).
+
+       --format binary|ascii
+              Output format of log (default binary).
+
+STORE
+       DIR/binary_runtime_measurements
+              The saved records in order: a binary measurement list (sha1
+              template digests) that evmctl reads.
+
+       DIR/journal
+              One checksummed entry per group saved, deleted or rolled back.
+
+       DIR/lock
+              Held by the running keeper.
+
+       A store that does not check out is never truncated silently: the
+       keeper refuses it and names the group and the offset.
+
+EXIT STATUS
+       0 success, 1 failure (or verify found a mismatch), 2 bad usage.
+
+ENVIRONMENT
+       IMA_KEEPER_FAULT=POINT
+              For tests: kill the keeper (SIGKILL) at POINT of a save:
+              staged, torn-data, data-written, torn-journal, committed,
+              deleted.
+
+EXAMPLES
+       ima-keeper run --max-records 5000 &
+       ima-keeper log --from 1200 --format ascii
+       ima-keeper verify
+       mkdir -p /run/ima && ima-keeper mount /run/ima &
+       evmctl ima_measurement /run/ima/binary_runtime_measurements
+)";
+
+class UsageError : public std::runtime_error {
+public:
+	using std::runtime_error::runtime_error;
+};
+
+struct Options {
+	std::string store = kDefaultStoreDir;
+	std::string command;
+	Flavor flavor = Flavor::prompt;
+	Thresholds thresholds;
+	std::uint64_t from = 0;
+	bool ascii = false;
+	std::string mountpoint;
+	std::string adopt_file;
+};
+
+std::uint64_t parse_number(const std::string &option, const std::string &text)
+{
+	std::size_t used = 0;
+	std::uint64_t value = 0;
+
+	try {
+		if (!text.empty() && text[0] != '-')
+			value = std::stoull(text, &used);
+	} catch (const std::logic_error &) {
+		used = 0;
+	}
+	if (used == 0 || used != text.size())
+		throw UsageError(option + " needs a number, not '" + text + "'");
+	return value;
+}
+
+Flavor parse_flavor(const std::string &text)
+{
+	if (text == "prompt")
+		return Flavor::prompt;
+	if (text == "n" || text == "N")
+		return Flavor::n;
+	throw UsageError("--flavor is prompt or n, not '" + text + "'");
+}
+
+bool parse_format(const std::string &text)
+{
+	if (text == "binary")
+		return false;
+	if (text == "ascii")
+		return true;
+	throw UsageError("--format is binary or ascii, not '" + text + "'");
+}
+
+/* Which options each command takes. */
+bool option_allowed(const std::string &command, const std::string &option)
+{
+	if (option == "--flavor")
+		return command == "run" || command == "save";
+	if (option == "--max-records" || option == "--max-bytes" || option == "--interval-ms")
+		return command == "run";
+	if (option == "--from" || option == "--format")
+		return command == "log";
+	return false;
+}
+
+void apply_option(Options &options, const std::string &option, const std::string &value)
+{
+	if (option == "--flavor")
+		options.flavor = parse_flavor(value);
+	else if (option == "--max-records")
+		options.thresholds.records = parse_number(option, value);
+	else if (option == "--max-bytes")
+		options.thresholds.bytes = parse_number(option, value);
+	else if (option == "--interval-ms")
+		options.thresholds.interval_ms =
+			static_cast<unsigned>(std::max<std::uint64_t>(1, parse_number(option, value)));
+	else if (option == "--from")
+		options.from = parse_number(option, value);
+	else if (option == "--format")
+		options.ascii = parse_format(value);
+}
+
+Options parse_command_line(const std::vector<std::string> &args)
+{
+	Options options;
+	std::size_t i = 0;
+
+	for (; i < args.size() && args[i].starts_with("--"); i += 2) {
+		if (args[i] == "--help") {
+			options.command = "help";
+			return options;
+		}
+		if (args[i] != "--store")
+			throw UsageError("unknown option '" + args[i] + "' before the command");
+		if (i + 1 >= args.size() || args[i + 1].empty())
+			throw UsageError("--store needs a directory");
+		options.store = args[i + 1];
+	}
+	if (i == args.size())
+		throw UsageError("no command");
+	options.command = args[i++];
+	if (options.command == "help")
+		return options;
+	for (; i < args.size(); i++) {
+		const std::string &arg = args[i];
+
+		if (options.command == "mount" && !arg.starts_with("-") && options.mountpoint.empty()) {
+			options.mountpoint = arg;
+			continue;
+		}
+		if (options.command == "adopt" && !arg.starts_with("-") && options.adopt_file.empty()) {
+			options.adopt_file = arg;
+			continue;
+		}
+		if (!option_allowed(options.command, arg))
+			throw UsageError("'" + options.command + "' takes no argument '" + arg + "'");
+		if (i + 1 >= args.size())
+			throw UsageError(arg + " needs a value");
+		apply_option(options, arg, args[++i]);
+	}
+	if (options.command == "mount" && options.mountpoint.empty())
+		throw UsageError("mount needs a MOUNTPOINT");
+	if (options.command == "adopt" && options.adopt_file.empty())
+		throw UsageError("adopt needs a FILE");
+	return options;
+}
+
+void write_stdout(ima::ByteView bytes)
+{
+	ima::write_all(STDOUT_FILENO, bytes);
+}
+
+int print_log(const Options &options)
+{
+	FullLog log = read_full_log(options.store);
+
+	if (options.ascii)
+		write_stdout(ima::as_bytes(log_from_ascii(log, options.from)));
+	else
+		write_stdout(log_from_binary(log, options.from));
+	return 0;
+}
+
+int print_count(const Options &options)
+{
+	FullLog log = read_full_log(options.store);
+
+	std::printf("%llu\n", static_cast<unsigned long long>(log.records()));
+	return 0;
+}
+
+int verify(const Options &options)
+{
+	Verification result = verify_full_log(options.store);
+
+	for (const BankVerdict &bank : result.banks) {
+		if (bank.matches)
+			std::printf("PCR 10 %s: matches the full log\n", bank.bank.c_str());
+		else
+			std::printf("PCR 10 %s: DOES NOT MATCH: the full log replays to %s, the TPM has %s\n",
+				    bank.bank.c_str(), ima::to_hex(bank.replayed).c_str(),
+				    ima::to_hex(bank.pcr).c_str());
+	}
+	std::printf("%s: %llu records (%llu from the store, %llu in the kernel)\n",
+		    result.matches() ? "verified" : "NOT VERIFIED",
+		    static_cast<unsigned long long>(result.log.records()),
+		    static_cast<unsigned long long>(result.log.stored_records),
+		    static_cast<unsigned long long>(result.log.kernel_records));
+	return result.matches() ? 0 : kExitFailure;
+}
+
+int run_command(const Options &options)
+{
+	const std::string &command = options.command;
+
+	if (command == "help") {
+		std::fputs(kUsage, stdout);
+		return 0;
+	}
+	if (command == "run") {
+		Keeper(options.store, options.flavor).run(options.thresholds);
+		return 0;
+	}
+	if (command == "save") {
+		std::uint64_t saved = Keeper(options.store, options.flavor).save();
+		std::printf("saved %llu records\n", static_cast<unsigned long long>(saved));
+		return 0;
+	}
+	if (command == "reconcile") {
+		Keeper(options.store, options.flavor).reconcile_now();
+		return 0;
+	}
+	if (command == "adopt") {
+		ima::Bytes list = ima::read_file(options.adopt_file);
+		/* A file that is not a list is refused before the store is touched. */
+		count_records(list);
+		std::uint64_t adopted = Keeper(options.store, options.flavor).adopt(list);
+		std::printf("adopted %llu records\n", static_cast<unsigned long long>(adopted));
+		return 0;
+	}
+	if (command == "log")
+		return print_log(options);
+	if (command == "count")
+		return print_count(options);
+	if (command == "verify")
+		return verify(options);
+	if (command == "mount")
+		return serve_fuse_view(options.store, options.mountpoint);
+	throw UsageError("unknown command '" + command + "'");
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	try {
+		return run_command(parse_command_line(std::vector<std::string>(argv + 1, argv + argc)));
+	} catch (const UsageError &e) {
+		std::fprintf(stderr, "ima-keeper: %s (ima-keeper --help tells more)\n", e.what());
+		return kExitUsage;
+	} catch (const std::exception &e) {
+		std::fflush(stdout);
+		std::fprintf(stderr, "ima-keeper: %s\n", e.what());
+		return kExitFailure;
+	}
+}

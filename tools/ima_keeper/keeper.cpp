@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "keeper.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <sys/stat.h>
+
+#include "fault.h"
+#include "kernel_files.h"
+#include "lib/ima_fs.h"
+
+using ima::Bytes;
+
+namespace keeper {
+
+namespace {
+
+void say(const std::string &message)
+{
+	std::fprintf(stderr, "ima-keeper: %s\n", message.c_str());
+}
+
+bool starts_with(const Bytes &bytes, const Bytes &prefix)
+{
+	return bytes.size() >= prefix.size() &&
+	       std::equal(prefix.begin(), prefix.end(), bytes.begin());
+}
+
+std::string describe_group(const Group &group)
+{
+	return "group " + std::to_string(group.number) + " (" + std::to_string(group.records) +
+	       " records, " + std::to_string(group.length) + " bytes)";
+}
+
+[[noreturn]] void request_failed(const std::string &request, int error)
+{
+	std::string what = "the kernel refused '" + request.substr(0, request.size() - 1) +
+			   "': " + describe_errno(error);
+
+	if (error == ESTALE || error == EACCES)
+		throw KernelSuspended(what + ": a reboot or kexec began; the records stay in "
+					     "the kernel and go to the next one");
+	if (error == EINVAL && request != "A\n" && request != "D\n")
+		throw KeeperError(what + " (deleting N records is refused with "
+					 "ima_flush_htable: use --flavor prompt)");
+	throw KeeperError(what);
+}
+
+sigset_t keeper_signals()
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1})
+		sigaddset(&set, sig);
+	return set;
+}
+
+} // namespace
+
+/* Write opens of both request files, held across one transaction. */
+struct Keeper::Writers {
+	ima::UniqueFd staged = open_for_requests(staged_file());
+	ima::UniqueFd original = open_for_requests(original_file());
+};
+
+Keeper::Keeper(std::string store_dir, Flavor flavor) : dir_(std::move(store_dir)), flavor_(flavor)
+{
+	require_staging();
+	if (flavor_ == Flavor::n && kernel_flushes_htable())
+		throw KeeperError("--flavor n: this kernel was booted with ima_flush_htable, which "
+				  "refuses deleting N records; use --flavor prompt");
+	if (::mkdir(dir_.c_str(), 0700) && errno != EEXIST)
+		ima::throw_errno("create the store directory " + dir_);
+	keeper_lock_ = StoreLock::try_exclusive(keeper_lock_path(dir_));
+	if (!keeper_lock_)
+		throw KeeperError("another keeper is running on the store " + dir_ + " (" +
+				  keeper_lock_path(dir_) + " is locked): not starting a second one");
+	store_.emplace(dir_, Store::Mode::write);
+	for (const std::string &repair : store_->repairs())
+		say("store: removed " + repair + " left by an interrupted write");
+}
+
+std::uint64_t Keeper::transaction(bool save_current)
+{
+	StoreLock lock(transaction_lock_path(dir_), StoreLock::Kind::exclusive);
+	Writers writers;
+	std::uint64_t saved = reconcile(writers);
+
+	if (!save_current)
+		return saved;
+	if (flavor_ == Flavor::prompt)
+		return saved + save_staged_list(writers);
+	return saved + save_current_list(writers);
+}
+
+std::uint64_t Keeper::save()
+{
+	return transaction(true);
+}
+
+void Keeper::reconcile_now()
+{
+	transaction(false);
+}
+
+std::uint64_t Keeper::adopt(const Bytes &sha1_list)
+{
+	StoreLock lock(transaction_lock_path(dir_), StoreLock::Kind::exclusive);
+	std::uint64_t records = count_records(sha1_list);
+	Bytes kernel = read_kernel_list(true);
+
+	ima::append(kernel, read_kernel_list(false));
+	if (!store_->groups().empty())
+		throw KeeperError("the store " + dir_ + " has records already: only an empty "
+				  "store adopts records");
+	if (records == 0)
+		return 0;
+	if (starts_with(kernel, sha1_list))
+		throw KeeperError("the kernel still holds these records: save them instead");
+	store_->append_group(sha1_list, records, Flavor::prompt);
+	store_->mark_deleted();
+	say("adopted " + std::to_string(records) + " records as group 0");
+	return records;
+}
+
+/*
+ * What an interrupted transaction can leave, and what to do:
+ *  - a pending group whose records are staged: D was not written; write it;
+ *  - a pending group the kernel's list (staged, then current) starts with:
+ *    the deletion did not happen (a crash before N, or ESTALE and a kexec);
+ *    roll it back, the records are saved again from the kernel;
+ *  - a pending group the kernel no longer has: it was deleted; record that;
+ *  - records staged and not saved (a crash after A): save them, D.
+ */
+std::uint64_t Keeper::reconcile(Writers &writers)
+{
+	Bytes staged = read_kernel_list(true);
+	Bytes current = read_kernel_list(false);
+
+	if (std::optional<Group> pending = store_->pending_group()) {
+		Bytes saved = store_->read_group(*pending);
+		Bytes kernel = staged;
+
+		ima::append(kernel, current);
+		if (!staged.empty() && staged == saved) {
+			if (int error = send(writers.staged.get(), "D\n"))
+				request_failed("D\n", error);
+			store_->mark_deleted();
+			staged.clear();
+			say("reconcile: " + describe_group(*pending) +
+			    " was saved but still staged: deleted it now");
+		} else if (starts_with(kernel, saved)) {
+			store_->roll_back();
+			say("reconcile: " + describe_group(*pending) +
+			    " was saved but not deleted from the kernel: rolled it back");
+		} else {
+			store_->mark_deleted();
+			say("reconcile: " + describe_group(*pending) +
+			    " was deleted from the kernel: recorded that");
+		}
+	}
+	if (staged.empty())
+		return 0;
+	say("reconcile: saving " + std::to_string(count_records(staged)) +
+	    " records staged by an interrupted save");
+	return commit_and_delete(writers.staged.get(), "D\n", staged, Flavor::prompt);
+}
+
+std::uint64_t Keeper::save_staged_list(Writers &writers)
+{
+	if (int error = send(writers.staged.get(), "A\n")) {
+		if (error == ENOENT)
+			return 0;
+		request_failed("A\n", error);
+	}
+	crash_if_fault("staged");
+	return commit_and_delete(writers.staged.get(), "D\n", read_kernel_list(true),
+				 Flavor::prompt);
+}
+
+std::uint64_t Keeper::save_current_list(Writers &writers)
+{
+	Bytes current = read_kernel_list(false);
+	std::uint64_t records = count_records(current);
+
+	if (records == 0)
+		return 0;
+	return commit_and_delete(writers.original.get(), std::to_string(records) + "\n", current,
+				 Flavor::n);
+}
+
+std::uint64_t Keeper::commit_and_delete(int request_fd, const std::string &request,
+					const Bytes &bytes, Flavor flavor)
+{
+	std::uint64_t records = count_records(bytes);
+	Group group = store_->append_group(bytes, records, flavor);
+
+	crash_if_fault("committed");
+	if (int error = send(request_fd, request)) {
+		store_->roll_back();
+		request_failed(request, error);
+	}
+	crash_if_fault("deleted");
+	store_->mark_deleted();
+	say("saved " + describe_group(group) + " and deleted it from the kernel");
+	return records;
+}
+
+bool Keeper::threshold_reached(const Thresholds &thresholds) const
+{
+	if (thresholds.records && ima::read_measurement_count() >= thresholds.records)
+		return true;
+	return thresholds.bytes && read_kernel_list(false).size() >= thresholds.bytes;
+}
+
+void Keeper::run(const Thresholds &thresholds)
+{
+	sigset_t signals = keeper_signals();
+	bool reconciled = false;
+	bool save_requested = false;
+
+	sigprocmask(SIG_BLOCK, &signals, nullptr);
+	for (;;) {
+		try {
+			if (!reconciled) {
+				reconcile_now();
+				reconciled = true;
+				say("keeping " + dir_ + " (" + std::to_string(store_->records()) +
+				    " records saved)");
+			}
+			if (save_requested || threshold_reached(thresholds))
+				save();
+			save_requested = false;
+		} catch (const KernelBusy &e) {
+			say(std::string(e.what()) + "; trying again");
+		} catch (const StoreFull &e) {
+			say(std::string(e.what()) + "; trying again");
+		}
+		timespec timeout{static_cast<time_t>(thresholds.interval_ms / 1000),
+				 static_cast<long>(thresholds.interval_ms % 1000) * 1000000L};
+		int sig = sigtimedwait(&signals, nullptr, &timeout);
+		if (sig == SIGUSR1)
+			save_requested = true;
+		else if (sig > 0) {
+			say("stopping (signal " + std::to_string(sig) + ")");
+			return;
+		}
+	}
+}
+
+} // namespace keeper

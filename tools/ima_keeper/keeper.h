@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The keeper: moves records from the kernel to the store, one transaction
+ * at a time, and never loses or duplicates one whatever point it is killed
+ * at.
+ *
+ * A transaction holds the store's transaction lock and a write open of the
+ * measurement files (so no other process opens them) from the first read
+ * to the last request:
+ *
+ *  1. reconcile: finish or roll back what an interrupted transaction left
+ *     (see reconcile());
+ *  2. prompt flavor: write A to binary_runtime_measurements_sha1_staged and
+ *     read the staged list; N flavor: read the current list;
+ *  3. append the records to the store as one group and make it durable
+ *     (data, journal entry, directory: each fsync'ed);
+ *  4. tell the kernel to delete them: D, or the number of records read;
+ *  5. record in the journal that the kernel deleted them.
+ *
+ * If the request in step 4 fails, the group is rolled back: the kernel
+ * still has the records (with ESTALE the next kernel gets them, first).
+ */
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "store.h"
+
+namespace keeper {
+
+struct Thresholds {
+	/* Save when the kernel's current list has this many records... */
+	std::uint64_t records = 10000;
+	/* ...or this many bytes in the binary sha1 list (0: no limit). */
+	std::uint64_t bytes = 0;
+	/* How often to look, in milliseconds. */
+	unsigned interval_ms = 1000;
+};
+
+class Keeper {
+public:
+	/*
+	 * Takes the store in @store_dir for this process (refuses with
+	 * KeeperError if another keeper holds it), checks the kernel and
+	 * the store, and repairs a torn write.
+	 */
+	Keeper(std::string store_dir, Flavor flavor);
+
+	/*
+	 * One transaction: reconcile, then save every record of the current
+	 * list and delete it from the kernel. Returns the records saved
+	 * (reconciliation included).
+	 */
+	std::uint64_t save();
+
+	/* One transaction that only reconciles. */
+	void reconcile_now();
+
+	/*
+	 * Takes @sha1_list, records moved out of the kernel before the keeper
+	 * took over, as the first group of an empty store. Refuses records
+	 * the kernel still holds. Returns the records adopted.
+	 */
+	std::uint64_t adopt(const ima::Bytes &sha1_list);
+
+	/*
+	 * Runs until SIGTERM or SIGINT: reconciles, then saves whenever the
+	 * kernel's list reaches a threshold, or on SIGUSR1. Measurement files
+	 * held by another process, or a full disk, are tried again at the
+	 * next look.
+	 */
+	void run(const Thresholds &thresholds);
+
+private:
+	struct Writers;
+
+	std::uint64_t transaction(bool save_current);
+	std::uint64_t reconcile(Writers &writers);
+	std::uint64_t save_staged_list(Writers &writers);
+	std::uint64_t save_current_list(Writers &writers);
+	std::uint64_t commit_and_delete(int request_fd, const std::string &request,
+					const ima::Bytes &bytes, Flavor flavor);
+	bool threshold_reached(const Thresholds &thresholds) const;
+
+	std::string dir_;
+	Flavor flavor_;
+	std::optional<StoreLock> keeper_lock_;
+	std::optional<Store> store_;
+};
+
+/* The store directory used when none is given. */
+inline constexpr const char *kDefaultStoreDir = "/var/lib/ima-keeper";
+
+} // namespace keeper

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "kernel_files.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sstream>
+#include <system_error>
+#include <unistd.h>
+
+#include "lib/ima_fs.h"
+#include "lib/records.h"
+
+using ima::Bytes;
+
+namespace keeper {
+
+namespace {
+
+constexpr std::size_t kSha1DigestSize = 20;
+constexpr int kBusyRetries = 100;
+constexpr useconds_t kBusyRetryDelay = 100000;
+
+} // namespace
+
+std::string staged_file()
+{
+	return ima::list_file_name(ima::ListFormat::binary, "sha1", true);
+}
+
+std::string original_file()
+{
+	return ima::list_file_name(ima::ListFormat::binary, "sha1", false);
+}
+
+bool kernel_has_staging()
+{
+	return ima::path_exists(ima::ima_path(staged_file()));
+}
+
+void require_staging()
+{
+	if (!ima::ima_securityfs_available())
+		throw KeeperError("no IMA directory " + std::string(ima::kImaDir) +
+				  ": is securityfs mounted, and the kernel built with CONFIG_IMA?");
+	if (!kernel_has_staging())
+		throw KeeperError("this kernel has no IMA measurement staging (no " +
+				  ima::ima_path(staged_file()) +
+				  "): records cannot be moved out of it; it needs CONFIG_IMA_STAGING");
+}
+
+bool kernel_flushes_htable()
+{
+	std::istringstream cmdline(ima::read_text_file("/proc/cmdline"));
+	std::string word;
+
+	/* __setup("ima_flush_htable", ...) takes it with or without a value. */
+	while (cmdline >> word)
+		if (word == "ima_flush_htable" || word.starts_with("ima_flush_htable="))
+			return true;
+	return false;
+}
+
+std::string describe_errno(int error)
+{
+	return ima::errno_name(error) + " (" + std::strerror(error) + ")";
+}
+
+ima::UniqueFd open_for_requests(const std::string &file_name)
+{
+	std::string path = ima::ima_path(file_name);
+	int flags = file_name.ends_with(ima::kStagedSuffix) ? O_RDWR : O_WRONLY;
+	ima::OpenResult result = ima::try_open(path, flags);
+
+	switch (result.error) {
+	case 0:
+		return std::move(result.fd);
+	case EPERM:
+	case EACCES:
+		throw KeeperError("opening " + path + " for writing: " +
+				  describe_errno(result.error) +
+				  ": the keeper must run as root with CAP_SYS_ADMIN");
+	case EBUSY:
+		throw KernelBusy("opening " + path + " for writing: " +
+				 describe_errno(result.error) +
+				 ": another process has measurement files open");
+	default:
+		throw std::system_error(result.error, std::generic_category(),
+					"open " + path + " for writing");
+	}
+}
+
+Bytes read_kernel_list(bool staged)
+{
+	std::string path = ima::ima_path(staged ? staged_file() : original_file());
+
+	if (staged && !kernel_has_staging())
+		return {};
+	for (int attempt = 0;; attempt++) {
+		ima::OpenResult result = ima::try_open(path, O_RDONLY);
+
+		if (result.error == EBUSY && attempt < kBusyRetries) {
+			::usleep(kBusyRetryDelay);
+			continue;
+		}
+		if (result.error == EBUSY)
+			throw KernelBusy("reading " + path + ": " + describe_errno(EBUSY) +
+					 ": another process holds the measurement files for writing");
+		if (result.error)
+			throw std::system_error(result.error, std::generic_category(),
+						"open " + path);
+		return ima::read_all(result.fd.get());
+	}
+}
+
+std::uint64_t count_records(ima::ByteView sha1_list)
+{
+	return ima::parse_binary_list(sha1_list, kSha1DigestSize).size();
+}
+
+int send(int fd, std::string_view request)
+{
+	ssize_t written = ima::try_write(fd, request);
+
+	if (written < 0)
+		return static_cast<int>(-written);
+	if (static_cast<std::size_t>(written) != request.size())
+		throw KeeperError("request accepted in part");
+	return 0;
+}
+
+} // namespace keeper

@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "store.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <system_error>
+#include <unistd.h>
+
+#include "fault.h"
+#include "lib/hash.h"
+
+using ima::Bytes;
+using ima::ByteView;
+using ima::UniqueFd;
+
+namespace keeper {
+
+namespace {
+
+constexpr std::uint32_t kEntryGroupSaved = 1;
+constexpr std::uint32_t kEntryGroupDeleted = 2;
+constexpr std::uint32_t kEntryGroupRolledBack = 3;
+constexpr std::size_t kEntryChecksumOffset = 80;
+constexpr std::size_t kEntryChecksumSize = 16;
+constexpr char kEntryMagic[4] = {'I', 'M', 'A', 'K'};
+
+void append_le64(Bytes &out, std::uint64_t value)
+{
+	for (int i = 0; i < 8; i++)
+		out.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
+}
+
+std::uint64_t load_le64(ByteView bytes, std::size_t offset)
+{
+	std::uint64_t value = 0;
+
+	for (int i = 7; i >= 0; i--)
+		value = value << 8 | bytes[offset + i];
+	return value;
+}
+
+Bytes entry_checksum(ByteView entry)
+{
+	Bytes digest = ima::hash(ima::HashAlgo::sha256, entry.first(kEntryChecksumOffset));
+
+	digest.resize(kEntryChecksumSize);
+	return digest;
+}
+
+Bytes encode_entry(std::uint32_t kind, const Group &group)
+{
+	Bytes entry(kEntryMagic, kEntryMagic + 4);
+
+	ima::append_le32(entry, kind);
+	append_le64(entry, group.number);
+	append_le64(entry, group.offset);
+	append_le64(entry, group.length);
+	append_le64(entry, group.records);
+	ima::append_le32(entry, static_cast<std::uint32_t>(group.flavor));
+	ima::append_le32(entry, 0);
+	ima::append(entry, group.sha256);
+	ima::append(entry, entry_checksum(entry));
+	return entry;
+}
+
+std::string where(const std::string &path, std::uint64_t offset)
+{
+	return path + " at offset " + std::to_string(offset);
+}
+
+[[noreturn]] void corrupted(const std::string &what)
+{
+	throw StoreCorrupted("store corrupted: " + what +
+			     "; nothing was changed (move the store away or restore it from a backup)");
+}
+
+UniqueFd open_store_file(const std::string &path, Store::Mode mode)
+{
+	int flags = mode == Store::Mode::write ? O_RDWR | O_CREAT : O_RDONLY;
+	ima::OpenResult result = ima::try_open(path, flags, 0600);
+
+	if (result.error == ENOENT && mode == Store::Mode::read)
+		return UniqueFd();
+	if (result.error)
+		throw std::system_error(result.error, std::generic_category(), "open " + path);
+	return std::move(result.fd);
+}
+
+std::uint64_t file_size(int fd, const std::string &path)
+{
+	struct stat st;
+
+	if (::fstat(fd, &st))
+		ima::throw_errno("stat " + path);
+	return static_cast<std::uint64_t>(st.st_size);
+}
+
+void read_exactly_at(int fd, std::uint8_t *out, std::size_t size, std::uint64_t offset,
+		     const std::string &path)
+{
+	std::size_t done = 0;
+
+	while (done < size) {
+		ssize_t got = ::pread(fd, out + done, size - done, static_cast<off_t>(offset + done));
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			ima::throw_errno("read " + path);
+		if (got == 0)
+			throw std::runtime_error("read " + path + ": unexpected end of file");
+		done += static_cast<std::size_t>(got);
+	}
+}
+
+/* Writes everything at @offset; returns 0 or the errno of the failed write. */
+int write_at(int fd, ByteView bytes, std::uint64_t offset)
+{
+	while (!bytes.empty()) {
+		ssize_t done = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
+
+		if (done < 0 && errno == EINTR)
+			continue;
+		if (done < 0)
+			return errno;
+		bytes = bytes.subspan(static_cast<std::size_t>(done));
+		offset += static_cast<std::uint64_t>(done);
+	}
+	return 0;
+}
+
+void sync_or_throw(int fd, const std::string &path)
+{
+	if (::fsync(fd))
+		ima::throw_errno("fsync " + path);
+}
+
+void truncate_or_throw(int fd, std::uint64_t size, const std::string &path)
+{
+	if (::ftruncate(fd, static_cast<off_t>(size)))
+		ima::throw_errno("truncate " + path);
+}
+
+[[noreturn]] void throw_write_error(int error, const std::string &path)
+{
+	if (error == ENOSPC || error == EDQUOT)
+		throw StoreFull("no space left to write " + path +
+				" (nothing was deleted from the kernel)");
+	throw std::system_error(error, std::generic_category(), "write " + path);
+}
+
+} // namespace
+
+Store::Store(std::string dir, Mode mode) : dir_(std::move(dir)), mode_(mode)
+{
+	if (mode_ == Mode::write && ::mkdir(dir_.c_str(), 0700) && errno != EEXIST)
+		ima::throw_errno("create the store directory " + dir_);
+	ima::OpenResult dir_fd = ima::try_open(dir_, O_RDONLY | O_DIRECTORY);
+	if (dir_fd.error == ENOENT && mode_ == Mode::read)
+		return;
+	if (dir_fd.error)
+		throw std::system_error(dir_fd.error, std::generic_category(), "open " + dir_);
+	dir_fd_ = std::move(dir_fd.fd);
+	data_fd_ = open_store_file(data_path(), mode_);
+	journal_fd_ = open_store_file(dir_ + "/" + kJournalFileName, mode_);
+	if (!journal_fd_)
+		return;
+	load_journal();
+	check_data();
+	if (mode_ == Mode::write)
+		repair_tail();
+}
+
+void Store::load_journal()
+{
+	std::string path = dir_ + "/" + kJournalFileName;
+	std::uint64_t size = file_size(journal_fd_.get(), path);
+	Bytes journal(size);
+
+	read_exactly_at(journal_fd_.get(), journal.data(), journal.size(), 0, path);
+	journal_end_ = size - size % kJournalEntrySize;
+	for (std::uint64_t at = 0; at < journal_end_; at += kJournalEntrySize) {
+		ByteView entry = ByteView(journal).subspan(at, kJournalEntrySize);
+		std::uint32_t kind = ima::load_le32(entry, 4);
+		Group group;
+
+		if (!std::equal(entry.begin(), entry.begin() + 4, kEntryMagic) ||
+		    !std::equal(entry.begin() + kEntryChecksumOffset, entry.end(),
+				entry_checksum(entry).begin()))
+			corrupted("journal entry " + std::to_string(at / kJournalEntrySize) +
+				  " (" + where(path, at) + ") fails its checksum");
+		group.number = load_le64(entry, 8);
+		group.offset = load_le64(entry, 16);
+		group.length = load_le64(entry, 24);
+		group.records = load_le64(entry, 32);
+		group.flavor = static_cast<Flavor>(ima::load_le32(entry, 40));
+		group.sha256.assign(entry.begin() + 48, entry.begin() + 80);
+
+		std::string name = "group " + std::to_string(group.number) + " (journal entry " +
+				   std::to_string(at / kJournalEntrySize) + ", " + where(path, at) + ")";
+		if (kind == kEntryGroupSaved) {
+			if (group.number != next_number_ || group.offset != data_end())
+				corrupted(name + " does not follow the groups before it (expected group " +
+					  std::to_string(next_number_) + " at byte " +
+					  std::to_string(data_end()) + ")");
+			next_number_++;
+			groups_.push_back(group);
+			continue;
+		}
+		if (kind != kEntryGroupDeleted && kind != kEntryGroupRolledBack)
+			corrupted(name + " has unknown kind " + std::to_string(kind));
+		if (groups_.empty() || groups_.back().number != group.number ||
+		    groups_.back().state != Group::State::pending)
+			corrupted(name + " names a group that is not the last one saved");
+		if (kind == kEntryGroupDeleted)
+			groups_.back().state = Group::State::deleted;
+		else
+			groups_.pop_back();
+	}
+	if (journal_end_ != size)
+		repairs_.push_back("a torn journal entry (" + std::to_string(size - journal_end_) +
+				   " bytes at offset " + std::to_string(journal_end_) + ")");
+}
+
+void Store::check_data()
+{
+	data_size_ = data_fd_ ? file_size(data_fd_.get(), data_path()) : 0;
+	for (const Group &group : groups_) {
+		std::string name = "group " + std::to_string(group.number) + " (bytes " +
+				   std::to_string(group.offset) + " to " +
+				   std::to_string(group.offset + group.length) + " of " + data_path() +
+				   ")";
+
+		if (group.offset + group.length > data_size_)
+			corrupted(name + ": the file ends at byte " + std::to_string(data_size_));
+		if (ima::hash(ima::HashAlgo::sha256, read_group(group)) != group.sha256)
+			corrupted(name + ": the bytes do not match the group's sha256");
+	}
+	if (data_size_ > data_end())
+		repairs_.push_back(std::to_string(data_size_ - data_end()) +
+				   " uncommitted bytes at the end of " + data_path());
+}
+
+/* What a crash during a write left: written, never committed. */
+void Store::repair_tail()
+{
+	if (data_size_ > data_end()) {
+		truncate_or_throw(data_fd_.get(), data_end(), data_path());
+		sync_or_throw(data_fd_.get(), data_path());
+		data_size_ = data_end();
+	}
+	std::string journal_path = dir_ + "/" + kJournalFileName;
+	if (file_size(journal_fd_.get(), journal_path) != journal_end_) {
+		truncate_or_throw(journal_fd_.get(), journal_end_, journal_path);
+		sync_or_throw(journal_fd_.get(), journal_path);
+	}
+}
+
+std::uint64_t Store::records() const
+{
+	std::uint64_t total = 0;
+
+	for (const Group &group : groups_)
+		total += group.records;
+	return total;
+}
+
+std::uint64_t Store::data_end() const
+{
+	return groups_.empty() ? 0 : groups_.back().offset + groups_.back().length;
+}
+
+std::optional<Group> Store::pending_group() const
+{
+	if (groups_.empty() || groups_.back().state != Group::State::pending)
+		return std::nullopt;
+	return groups_.back();
+}
+
+Bytes Store::read_data(std::uint64_t offset, std::uint64_t length) const
+{
+	Bytes bytes(length);
+
+	if (length)
+		read_exactly_at(data_fd_.get(), bytes.data(), bytes.size(), offset, data_path());
+	return bytes;
+}
+
+Bytes Store::read_group(const Group &group) const
+{
+	return read_data(group.offset, group.length);
+}
+
+void Store::append_entry(std::uint32_t kind, const Group &group)
+{
+	std::string path = dir_ + "/" + kJournalFileName;
+	Bytes entry = encode_entry(kind, group);
+
+	if (fault_point_reached("torn-journal"))
+		entry.resize(kJournalEntrySize / 2);
+	if (int error = write_at(journal_fd_.get(), entry, journal_end_)) {
+		truncate_or_throw(journal_fd_.get(), journal_end_, path);
+		throw_write_error(error, path);
+	}
+	crash_if_fault("torn-journal");
+	sync_or_throw(journal_fd_.get(), path);
+	sync_or_throw(dir_fd_.get(), dir_);
+	journal_end_ += kJournalEntrySize;
+}
+
+const Group &Store::append_group(ByteView bytes, std::uint64_t records, Flavor flavor)
+{
+	Group group;
+
+	if (mode_ != Mode::write)
+		throw std::logic_error("append to a store opened for reading");
+	group.number = next_number_;
+	group.offset = data_end();
+	group.length = bytes.size();
+	group.records = records;
+	group.flavor = flavor;
+	group.sha256 = ima::hash(ima::HashAlgo::sha256, bytes);
+
+	ByteView written = fault_point_reached("torn-data") ? bytes.first(bytes.size() / 2) : bytes;
+	if (int error = write_at(data_fd_.get(), written, group.offset)) {
+		truncate_or_throw(data_fd_.get(), group.offset, data_path());
+		throw_write_error(error, data_path());
+	}
+	crash_if_fault("torn-data");
+	sync_or_throw(data_fd_.get(), data_path());
+	crash_if_fault("data-written");
+	try {
+		append_entry(kEntryGroupSaved, group);
+	} catch (const StoreFull &) {
+		truncate_or_throw(data_fd_.get(), group.offset, data_path());
+		throw;
+	}
+	next_number_++;
+	data_size_ = group.offset + group.length;
+	groups_.push_back(group);
+	return groups_.back();
+}
+
+void Store::mark_deleted()
+{
+	append_entry(kEntryGroupDeleted, groups_.back());
+	groups_.back().state = Group::State::deleted;
+}
+
+void Store::roll_back()
+{
+	Group group = groups_.back();
+
+	append_entry(kEntryGroupRolledBack, group);
+	groups_.pop_back();
+	truncate_or_throw(data_fd_.get(), group.offset, data_path());
+	sync_or_throw(data_fd_.get(), data_path());
+	data_size_ = group.offset;
+}
+
+StoreLock::StoreLock(const std::string &path, Kind kind)
+{
+	fd_ = ima::open_or_throw(path, O_RDONLY);
+	while (::flock(fd_.get(), kind == Kind::shared ? LOCK_SH : LOCK_EX))
+		if (errno != EINTR)
+			ima::throw_errno("lock " + path);
+}
+
+std::optional<StoreLock> StoreLock::try_exclusive(const std::string &path)
+{
+	UniqueFd fd = ima::open_or_throw(path, O_RDONLY | O_CREAT, 0600);
+
+	if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0)
+		return StoreLock(std::move(fd));
+	if (errno != EWOULDBLOCK)
+		ima::throw_errno("lock " + path);
+	return std::nullopt;
+}
+
+std::string transaction_lock_path(const std::string &dir)
+{
+	return dir;
+}
+
+std::string keeper_lock_path(const std::string &dir)
+{
+	return dir + "/" + kLockFileName;
+}
+
+} // namespace keeper

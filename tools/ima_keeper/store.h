@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The keeper's store: every record moved out of the kernel, on disk.
+ *
+ * A store is a directory with three files:
+ *
+ *	binary_runtime_measurements	the saved records, group after group,
+ *					in the kernel's binary format of the
+ *					sha1 list: read in order, one binary
+ *					measurement list (evmctl reads it)
+ *	journal				one fixed-size entry per event, appended
+ *	lock				held (flock) by the keeper that owns the store
+ *
+ * Journal entries (kJournalEntrySize bytes, integers little-endian):
+ *
+ *	 0  "IMAK"
+ *	 4  u32 kind: 1 group saved, 2 group deleted from the kernel,
+ *	              3 group rolled back (its bytes are no longer in the store)
+ *	 8  u64 group number (0, 1, ...: every saved group gets the next one)
+ *	16  u64 offset of the group in binary_runtime_measurements
+ *	24  u64 length of the group in bytes
+ *	32  u64 records in the group
+ *	40  u32 flavor the group was saved with: 0 prompt (A/D), 1 N
+ *	44  u32 zero
+ *	48  sha256 of the group's bytes
+ *	80  the first 16 bytes of the sha256 of bytes 0 to 79
+ *
+ * A group is committed once its journal entry is durable; the kernel is told
+ * to delete its records only then. Bytes of the data file past the last
+ * committed group, and a partial journal entry at the end, are what a crash
+ * during a write leaves: they are ignored when reading and removed when a
+ * keeper opens the store. Anything else that does not check out (an entry's
+ * checksum, a group's sha256, a data file shorter than the journal says) is
+ * corruption: the store is refused, naming the group and the offset, and
+ * nothing is changed.
+ */
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "lib/bytes.h"
+#include "lib/sys.h"
+
+namespace keeper {
+
+inline constexpr std::size_t kJournalEntrySize = 96;
+inline constexpr const char *kDataFileName = "binary_runtime_measurements";
+inline constexpr const char *kJournalFileName = "journal";
+inline constexpr const char *kLockFileName = "lock";
+
+enum class Flavor : std::uint32_t { prompt = 0, n = 1 };
+
+struct Group {
+	enum class State { pending, deleted };
+
+	std::uint64_t number = 0;
+	std::uint64_t offset = 0;
+	std::uint64_t length = 0;
+	std::uint64_t records = 0;
+	Flavor flavor = Flavor::prompt;
+	ima::Bytes sha256;
+	/* pending: saved, the kernel was not (known to be) told to delete it. */
+	State state = State::pending;
+};
+
+/* The store does not check out; the message names the group and offset. */
+class StoreCorrupted : public std::runtime_error {
+public:
+	using std::runtime_error::runtime_error;
+};
+
+/* Writing the store failed for lack of space; nothing was committed. */
+class StoreFull : public std::runtime_error {
+public:
+	using std::runtime_error::runtime_error;
+};
+
+class Store {
+public:
+	enum class Mode { read, write };
+
+	/*
+	 * Opens the store in @dir and checks every group. In write mode the
+	 * directory and files are created if missing, and what a torn write
+	 * left behind is removed. Throws StoreCorrupted.
+	 */
+	Store(std::string dir, Mode mode);
+
+	const std::string &dir() const { return dir_; }
+	std::string data_path() const { return dir_ + "/" + kDataFileName; }
+
+	/* The committed groups, rolled back ones left out. */
+	const std::vector<Group> &groups() const { return groups_; }
+	std::uint64_t records() const;
+	/* End of the committed bytes of the data file. */
+	std::uint64_t data_end() const;
+	/* The last group, if the kernel may still hold its records. */
+	std::optional<Group> pending_group() const;
+	/* What opening the store repaired (a torn write), for the log. */
+	const std::vector<std::string> &repairs() const { return repairs_; }
+
+	/* Bytes [offset, offset + length) of the data file. */
+	ima::Bytes read_data(std::uint64_t offset, std::uint64_t length) const;
+	ima::Bytes read_group(const Group &group) const;
+	ima::Bytes read_all_data() const { return read_data(0, data_end()); }
+
+	/*
+	 * Appends a group and makes it durable: data, fsync, journal entry,
+	 * fsync, fsync of the directory. Throws StoreFull (after taking
+	 * back what it wrote) when the disk is full.
+	 */
+	const Group &append_group(ima::ByteView bytes, std::uint64_t records, Flavor flavor);
+	/* Records that the kernel deleted the pending group's records. */
+	void mark_deleted();
+	/* Takes the pending group out of the store; the kernel still has it. */
+	void roll_back();
+
+private:
+	void load_journal();
+	void check_data();
+	void repair_tail();
+	void append_entry(std::uint32_t kind, const Group &group);
+
+	std::string dir_;
+	Mode mode_;
+	ima::UniqueFd dir_fd_;
+	ima::UniqueFd data_fd_;
+	ima::UniqueFd journal_fd_;
+	std::vector<Group> groups_;
+	std::uint64_t next_number_ = 0;
+	std::uint64_t journal_end_ = 0;
+	std::uint64_t data_size_ = 0;
+	std::vector<std::string> repairs_;
+};
+
+/* An flock() held on a file of the store until destruction. */
+class StoreLock {
+public:
+	enum class Kind { shared, exclusive };
+
+	/* Waits for the lock. */
+	StoreLock(const std::string &path, Kind kind);
+	/* Does not wait: empty if someone else holds it. */
+	static std::optional<StoreLock> try_exclusive(const std::string &path);
+
+private:
+	explicit StoreLock(ima::UniqueFd fd) : fd_(std::move(fd)) {}
+	ima::UniqueFd fd_;
+};
+
+/*
+ * The lock every reader of the full log (store followed by the kernel's
+ * lists) holds shared, and the keeper exclusive while it moves records, so
+ * that no reader sees a group twice or not at all.
+ */
+std::string transaction_lock_path(const std::string &dir);
+/* The lock a keeper holds as long as it runs: one keeper per store. */
+std::string keeper_lock_path(const std::string &dir);
+
+} // namespace keeper

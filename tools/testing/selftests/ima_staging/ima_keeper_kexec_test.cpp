@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ima-keeper across kexec soft reboots: the keeper started in the next
+ * kernel continues the same store, and the full log goes on as one list
+ * that replays to PCR 10 (the TPM keeps its PCRs across kexec), with no
+ * record lost or kept twice, even when a save was interrupted just before
+ * the reboot.
+ *
+ *  boot 1: saves, then a save killed after committing its group but before
+ *          D: the group's records are still staged and travel to the next
+ *          kernel, first;
+ *  boot 2: the keeper finds its pending group at the head of the new list
+ *          and rolls it back, then saves; an N save killed after the kernel
+ *          deleted the records but before the journal said so;
+ *  boot 3: the keeper records that deletion; verify and evmctl agree.
+ *
+ * Like ima_kexec_test, it runs once per boot from the initramfs that
+ * lib/kexec builds from the root file system, which carries its state and
+ * the store in kStateDir. Needs ima-keeper in $PATH, /boot/bzImage and
+ * CONFIG_KEXEC_FILE, CONFIG_IMA_KEXEC, CONFIG_IMA_STAGING.
+ */
+#include <cstdio>
+#include <filesystem>
+
+#include "ktap.h"
+#include "lib/ima.h"
+#include "lib/keeper.h"
+#include "lib/kexec.h"
+#include "lib/require.h"
+#include "lib/staging.h"
+
+using namespace ima;
+
+namespace {
+
+const std::string kStateDir = "/var/lib/ima_keeper_kexec_test";
+const std::string kStore = kStateDir + "/store";
+
+const std::vector<std::string> kTests = {
+	"keeper_saves_before_the_first_soft_reboot",
+	"pending_group_is_rolled_back_after_it_travelled_to_the_next_kernel",
+	"unrecorded_deletion_is_recorded_after_the_next_soft_reboot",
+	"verify_and_evmctl_agree_after_two_soft_reboots",
+};
+
+std::string state_path(const std::string &name)
+{
+	return kStateDir + "/" + name;
+}
+
+void print_line(const std::string &line)
+{
+	std::printf("%s\n", line.c_str());
+	std::fflush(stdout);
+}
+
+void report(std::size_t index, const std::string &problems)
+{
+	std::string number = std::to_string(index + 1);
+
+	if (!problems.empty()) {
+		print_line("# " + problems);
+		print_line("not ok " + number + " " + kTests[index]);
+		write_file(state_path("failed"), as_bytes("1\n"));
+	} else {
+		print_line("ok " + number + " " + kTests[index]);
+	}
+}
+
+LogModel &model()
+{
+	static LogModel model;
+
+	return model;
+}
+
+std::string expect_exit(const KeeperRun &run, int code, const std::string &what)
+{
+	if (run.exit_code == code)
+		return "";
+	return what + ": " + run.describe() + "; ";
+}
+
+/* The full log ("ima-keeper log") is the model, and replays to PCR 10. */
+std::string check_full_log()
+{
+	KeeperRun log = run_keeper(kStore, {"log"});
+	std::string problems = expect_exit(log, 0, "log");
+
+	problems += model().check(log.out);
+	KeeperRun verify = run_keeper(kStore, {"verify"});
+	return problems + expect_exit(verify, 0, "verify " + verify.out_text());
+}
+
+/*
+ * After a soft reboot: the full log is the one before it, followed by the
+ * new kernel's boot aggregate, its only record of its own.
+ */
+std::string check_after_soft_reboot()
+{
+	Bytes before = read_file(state_path("model"));
+	KeeperRun log = run_keeper(kStore, {"log"});
+	std::string problems = expect_exit(log, 0, "log");
+
+	if (log.out.size() < before.size() || !std::equal(before.begin(), before.end(), log.out.begin()))
+		problems += "the full log does not start with the one before the soft reboot; ";
+	else if (file_names(parse_binary_list(ByteView(log.out).subspan(before.size()), 20)) !=
+		 std::vector<std::string>{"boot_aggregate"})
+		problems += "the full log goes on with more than the new boot aggregate; ";
+	model().start_from(log.out);
+	ktap::note(parse_binary_list(log.out, 20).size(), " records in the full log, ",
+		   read_measurement_count(), " in the kernel after the soft reboot");
+	return problems;
+}
+
+[[noreturn]] void soft_reboot(int next_phase)
+{
+	write_file(state_path("model"), model().log());
+	write_file(state_path("phase"), as_bytes(std::to_string(next_phase) + "\n"));
+	ktap::note("kexec with ", read_measurement_count(), " records in the kernel, ",
+		   read_binary_list("sha1", true).size(), " staged");
+	kexec_soft_reboot(kRunningKernelImage);
+}
+
+std::string missing_requirement()
+{
+	if (!KernelConfig::from_proc().is_builtin("CONFIG_IMA_KEXEC"))
+		return "CONFIG_IMA_KEXEC is not set";
+	if (!path_exists(kRunningKernelImage))
+		return "no kernel image at " + kRunningKernelImage;
+	if (!command_exists(std::string(kKeeperProgram)))
+		return "no " + std::string(kKeeperProgram) + " in $PATH";
+	return missing_staging_requirement();
+}
+
+void first_boot()
+{
+	std::string missing = missing_requirement();
+
+	print_line("KTAP version 1");
+	if (!missing.empty()) {
+		print_line("1..0 # SKIP " + missing);
+		std::exit(4);
+	}
+	std::filesystem::create_directories(kStateDir);
+	write_file(state_path("failed"), as_bytes("0\n"));
+	print_line("1.." + std::to_string(kTests.size()));
+
+	model().start();
+	model().measure(10);
+	std::string problems = expect_exit(run_keeper(kStore, {"save"}), 0, "save");
+	model().measure(5);
+	problems += expect_exit(run_keeper(kStore, {"save"}, {.fault = "committed",
+							     .without_cap_sys_admin = false}),
+				kKilledExit, "save killed after its commit");
+	if (read_binary_list("sha1", true).size() != 5)
+		problems += "the interrupted save left " +
+			    std::to_string(read_binary_list("sha1", true).size()) +
+			    " records staged, not 5; ";
+	model().measure(3);
+	problems += check_full_log();
+	report(0, problems);
+	soft_reboot(1);
+}
+
+void after_interrupted_prompt_save()
+{
+	std::string problems = check_after_soft_reboot();
+	KeeperRun save = run_keeper(kStore, {"save"});
+
+	problems += expect_exit(save, 0, "save");
+	if (save.err.find("rolled it back") == std::string::npos)
+		problems += "the keeper did not roll back its pending group: " + save.err + "; ";
+	if (read_measurement_count() != 0)
+		problems += "records left in the kernel after the save; ";
+	problems += check_full_log();
+	report(1, problems);
+
+	/* N, unless ima_flush_htable refuses it. */
+	std::vector<std::string> save_args = {"save"};
+	if (!booted_with_flush_htable())
+		save_args = {"save", "--flavor", "n"};
+	model().measure(4);
+	KeeperRun killed = run_keeper(kStore, save_args, {.fault = "deleted",
+							  .without_cap_sys_admin = false});
+	std::string problems_before_reboot;
+	if (killed.exit_code != kKilledExit)
+		problems_before_reboot = "save killed after the deletion: " + killed.describe() + "; ";
+	model().measure(2);
+	/* Readers count the deleted group once, before any reconciliation. */
+	problems_before_reboot += check_full_log();
+	write_file(state_path("problems"), as_bytes(problems_before_reboot));
+	soft_reboot(2);
+}
+
+int after_unrecorded_deletion()
+{
+	std::string problems = check_after_soft_reboot();
+
+	problems += read_text_file(state_path("problems"));
+	KeeperRun save = run_keeper(kStore, {"save"});
+	problems += expect_exit(save, 0, "save");
+	if (save.err.find("was deleted from the kernel: recorded that") == std::string::npos)
+		problems += "the keeper did not record the deletion: " + save.err + "; ";
+	report(2, problems + check_full_log());
+
+	problems.clear();
+	Bytes list = read_file(kStore + "/binary_runtime_measurements");
+	append(list, read_binary_list_bytes("sha1"));
+	for (const std::string &bank : replayable_banks()) {
+		EvmctlResult evmctl = evmctl_validate(list, bank, read_tpm_pcrs(bank));
+
+		if (!evmctl.validated)
+			problems += evmctl.command + ": " + evmctl.output + "; ";
+	}
+	KeeperRun verify = run_keeper(kStore, {"verify"});
+	problems += expect_exit(verify, 0, "verify");
+	ktap::note(verify.out_text().substr(0, verify.out_text().size() - 1));
+	report(3, problems);
+	return std::stoul(read_text_file(state_path("failed"))) ? 1 : 0;
+}
+
+} // namespace
+
+int main()
+{
+	try {
+		if (!path_exists(state_path("phase"))) {
+			first_boot();
+			return 1;
+		}
+		switch (std::stoul(read_text_file(state_path("phase")))) {
+		case 1:
+			after_interrupted_prompt_save();
+			break;
+		case 2:
+			return after_unrecorded_deletion();
+		}
+		print_line("# unknown phase in " + state_path("phase"));
+	} catch (const std::exception &e) {
+		print_line(std::string("# ") + e.what());
+	}
+	return 1;
+}

@@ -1,0 +1,674 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ima-keeper (tools/ima_keeper), run as a program the way a system runs it:
+ * saves with both flavors, thresholds, the full log from any record, count,
+ * verify, the FUSE view, one keeper per store, a crash at every point of a
+ * save, a torn last write, a corrupted store, a full disk, and a keeper
+ * without CAP_SYS_ADMIN.
+ *
+ * Every check of the full log compares it with a model of the list IMA
+ * would show had nothing been deleted (lib/keeper.h) and replays it to PCR
+ * 10. The tests share one store on a tmpfs of their own and run in order;
+ * each starts by measuring files, so that it has records to move.
+ *
+ * Needs a kernel with CONFIG_IMA_STAGING (and CONFIG_FUSE_FS for the view),
+ * a TPM, the measuring policy on /measure, ima-keeper in $PATH, and nothing
+ * deleted from the list before the program starts.
+ */
+#include <cerrno>
+#include <csignal>
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+#include "ktap.h"
+#include "lib/agent.h"
+#include "lib/ima.h"
+#include "lib/keeper.h"
+#include "lib/require.h"
+#include "lib/staging.h"
+
+using namespace ima;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kStoreMount = "/tmp/keeper";
+const std::string kStore = kStoreMount + "/store";
+const std::string kStoreData = kStore + "/binary_runtime_measurements";
+const std::string kStoreJournal = kStore + "/journal";
+const std::string kViewDir = "/tmp/keeper-view";
+const std::string kFiller = kStoreMount + "/filler";
+constexpr std::size_t kJournalEntry = 96;
+
+const std::vector<std::string> kFaultPoints = {
+	"staged", "torn-data", "data-written", "torn-journal", "committed", "deleted",
+};
+
+LogModel &model()
+{
+	static LogModel model;
+
+	return model;
+}
+
+/* The store on a tmpfs of its own (the disk-full test fills it) and the model. */
+void set_up()
+{
+	require_staging();
+	if (!command_exists(std::string(kKeeperProgram)))
+		ktap::skip("no " + std::string(kKeeperProgram) + " in $PATH");
+	if (!path_exists(kStoreMount)) {
+		if (::mkdir(kStoreMount.c_str(), 0700))
+			throw_errno("mkdir " + kStoreMount);
+		if (::mount("tmpfs", kStoreMount.c_str(), "tmpfs", 0, "size=16m"))
+			throw_errno("mount a tmpfs on " + kStoreMount);
+	}
+	if (!model().started())
+		model().start();
+}
+
+std::vector<std::string> flavors()
+{
+	if (booted_with_flush_htable())
+		return {"prompt"};
+	return {"prompt", "n"};
+}
+
+/* The files of the store, to show that a failed command changed nothing. */
+std::map<std::string, Bytes> store_files()
+{
+	std::map<std::string, Bytes> files;
+
+	if (path_exists(kStore))
+		for (const std::string &name : list_directory(kStore))
+			files[name] = read_file(kStore + "/" + name);
+	return files;
+}
+
+/* The kernel's records, staged then current: a failed save deletes none. */
+Bytes kernel_records()
+{
+	Bytes records = read_binary_list_bytes("sha1", true);
+
+	append(records, read_binary_list_bytes("sha1"));
+	return records;
+}
+
+/* Replays @sha1_list for every bank the library computes; problems or "". */
+std::string replay_problems(const Bytes &sha1_list)
+{
+	std::vector<Record> records = parse_binary_list(sha1_list, 20);
+	std::string problems;
+
+	for (const std::string &bank : replayable_banks()) {
+		HashAlgo algo = *hash_algo_from_name(bank);
+		PcrReplay replay(algo);
+
+		for (const Record &record : records)
+			replay.extend(algo == HashAlgo::sha1 ? record : with_template_digest(record, algo));
+		if (replay.value() != read_tpm_pcr(bank, kImaPcr))
+			problems += bank + ": the full log does not replay to PCR 10; ";
+	}
+	return problems;
+}
+
+/* "ima-keeper log" (all records) checked against the model and PCR 10. */
+void expect_full_log_is_the_model()
+{
+	KeeperRun log = run_keeper(kStore, {"log"});
+
+	ASSERT_EQ(log.exit_code, 0);
+	EXPECT_EQ(model().check(log.out), "");
+	EXPECT_EQ(replay_problems(log.out), "");
+}
+
+/* After a save: nothing in the kernel but records measured since. */
+void expect_kernel_emptied()
+{
+	EXPECT_EQ(read_binary_list_bytes("sha1", true).size(), 0u);
+	EXPECT_EQ(read_measurement_count(), 0ul);
+}
+
+KeeperRun save(const std::string &flavor, const KeeperEnv &env = {})
+{
+	return run_keeper(kStore, {"save", "--flavor", flavor}, env);
+}
+
+bool contains(const std::string &text, std::string_view part)
+{
+	return text.find(part) != std::string::npos;
+}
+
+/* Waits until @done() holds; false after @timeout. */
+bool eventually(const std::function<bool()> &done, std::chrono::seconds timeout)
+{
+	auto deadline = std::chrono::steady_clock::now() + timeout;
+
+	while (!done()) {
+		if (std::chrono::steady_clock::now() > deadline)
+			return false;
+		std::this_thread::sleep_for(50ms);
+	}
+	return true;
+}
+
+std::size_t count_of(const std::string &text, std::string_view part)
+{
+	std::size_t count = 0;
+
+	for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1))
+		count++;
+	return count;
+}
+
+/* The size of the current sha1 list; huge while a keeper holds the files. */
+std::size_t current_list_size()
+{
+	OpenResult list = try_open(ima_path(list_file_name(ListFormat::binary, "sha1")), O_RDONLY);
+
+	if (list.error == EBUSY)
+		return SIZE_MAX;
+	if (list.error)
+		throw std::system_error(list.error, std::generic_category(), "open the sha1 list");
+	return read_all(list.fd.get()).size();
+}
+
+void flip_byte(const std::string &path, off_t offset)
+{
+	UniqueFd fd = open_or_throw(path, O_RDWR);
+	std::uint8_t byte;
+
+	if (::pread(fd.get(), &byte, 1, offset) != 1)
+		throw_errno("pread " + path);
+	byte ^= 0x5a;
+	if (::pwrite(fd.get(), &byte, 1, offset) != 1)
+		throw_errno("pwrite " + path);
+}
+
+/* Fills the store's file system; returns how many bytes it took. */
+std::size_t fill_store_disk()
+{
+	UniqueFd fd = open_or_throw(kFiller, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	std::vector<char> chunk(4096, 'x');
+	std::size_t total = 0;
+
+	for (;;) {
+		ssize_t written = ::write(fd.get(), chunk.data(), chunk.size());
+
+		if (written <= 0)
+			break;
+		total += static_cast<std::size_t>(written);
+	}
+	if (errno != ENOSPC)
+		throw_errno("filling " + kFiller);
+	return total;
+}
+
+} // namespace
+
+KTAP_TEST(help_and_bad_usage_change_nothing)
+{
+	set_up();
+	model().measure(2);
+	KeeperRun help = run_keeper(kStore, {"--help"});
+	EXPECT_EQ(help.exit_code, 0);
+	for (std::string_view part : {"NAME", "SYNOPSIS", "DESCRIPTION", " run ", " save ",
+				      " log ", " count", " verify", " mount ", "EXIT STATUS"})
+		EXPECT_TRUE(contains(help.out_text(), part));
+
+	const std::vector<std::vector<std::string>> bad_usages = {
+		{}, {"bogus"}, {"save", "--flavor", "x"}, {"save", "--from", "1"},
+		{"log", "--from", "-1"}, {"log", "--from", "1x"}, {"log", "--format", "hex"},
+		{"run", "--max-records", "ten"}, {"mount"}, {"count", "extra"},
+	};
+	ListState lists = capture_lists();
+	std::map<std::string, Bytes> files = store_files();
+	for (const std::vector<std::string> &args : bad_usages) {
+		ktap::ScopedContext context("ima-keeper " + command_line(args));
+		KeeperRun run = run_keeper(kStore, args);
+
+		EXPECT_EQ(run.exit_code, 2);
+		EXPECT_TRUE(contains(run.err, "ima-keeper: "));
+	}
+	EXPECT_EQ(lists_changed_since(lists), "");
+	EXPECT_TRUE(store_files() == files);
+}
+
+KTAP_TEST(save_moves_every_record_to_the_store)
+{
+	set_up();
+	for (const std::string &flavor : flavors()) {
+		ktap::ScopedContext context("--flavor " + flavor);
+
+		model().measure(15);
+		KeeperRun run = save(flavor);
+		ASSERT_EQ(run.exit_code, 0);
+		expect_kernel_emptied();
+		expect_full_log_is_the_model();
+		/* The store alone is the whole log now, a list evmctl validates. */
+		EXPECT_TRUE(read_file(kStoreData) == model().log());
+		for (const std::string &bank : replayable_banks()) {
+			EvmctlResult evmctl = evmctl_validate(read_file(kStoreData), bank,
+							      read_tpm_pcrs(bank));
+			EXPECT_TRUE(evmctl.validated);
+			if (!evmctl.validated)
+				ktap::note(evmctl.command, ": ", evmctl.output);
+		}
+	}
+	if (!booted_with_flush_htable())
+		return;
+	/* The kernel refuses N with ima_flush_htable: the keeper says so first. */
+	model().measure(2);
+	ListState lists = capture_lists();
+	std::map<std::string, Bytes> files = store_files();
+	KeeperRun refused = save("n");
+	EXPECT_EQ(refused.exit_code, 1);
+	EXPECT_TRUE(contains(refused.err, "ima_flush_htable"));
+	EXPECT_EQ(lists_changed_since(lists), "");
+	EXPECT_TRUE(store_files() == files);
+}
+
+KTAP_TEST(log_from_any_record_equals_the_never_deleted_list)
+{
+	set_up();
+	model().measure(3);
+	ASSERT_EQ(save("prompt").exit_code, 0);
+	model().measure(6);
+	expect_full_log_is_the_model();
+
+	std::vector<Record> records = model().records();
+	std::size_t total = records.size();
+	for (std::size_t from : {std::size_t(0), std::size_t(1), total / 2, total - 7, total - 6,
+				 total - 1, total}) {
+		ktap::ScopedContext context("--from " + std::to_string(from));
+		std::vector<Record> tail(records.begin() + static_cast<std::ptrdiff_t>(from),
+					 records.end());
+		std::string ascii;
+
+		for (const Record &record : tail)
+			ascii += format_ascii_record(record);
+		KeeperRun binary = run_keeper(kStore, {"log", "--from", std::to_string(from)});
+		EXPECT_EQ(binary.exit_code, 0);
+		EXPECT_TRUE(binary.out == serialize_binary_list(tail));
+		KeeperRun text = run_keeper(kStore, {"log", "--from", std::to_string(from),
+						     "--format", "ascii"});
+		EXPECT_EQ(text.exit_code, 0);
+		EXPECT_EQ(text.out_text(), ascii);
+	}
+	/* The records still in the kernel print as the kernel prints them. */
+	std::string kernel_ascii = read_text_file(ima_path(list_file_name(ListFormat::ascii, "sha1")));
+	KeeperRun last = run_keeper(kStore, {"log", "--from", std::to_string(total - 6), "--format",
+					     "ascii"});
+	EXPECT_EQ(last.out_text(), kernel_ascii);
+
+	KeeperRun count = run_keeper(kStore, {"count"});
+	EXPECT_EQ(count.exit_code, 0);
+	EXPECT_EQ(count.out_text(), std::to_string(total) + "\n");
+	KeeperRun beyond = run_keeper(kStore, {"log", "--from", std::to_string(total + 1)});
+	EXPECT_EQ(beyond.exit_code, 1);
+	EXPECT_TRUE(contains(beyond.err, "only " + std::to_string(total) + " records"));
+	EXPECT_TRUE(beyond.out.empty());
+}
+
+KTAP_TEST(verify_replays_the_full_log_to_pcr10)
+{
+	set_up();
+	model().measure(4);
+	ASSERT_EQ(save("prompt").exit_code, 0);
+	model().measure(2);
+	expect_full_log_is_the_model();
+
+	KeeperRun verify = run_keeper(kStore, {"verify"});
+	EXPECT_EQ(verify.exit_code, 0);
+	EXPECT_TRUE(contains(verify.out_text(),
+			     "verified: " + std::to_string(model().records().size()) + " records"));
+	for (const std::string &bank : replayable_banks())
+		EXPECT_TRUE(contains(verify.out_text(), "PCR 10 " + bank + ": matches"));
+
+	/* Without the saved records, the kernel's list alone does not match. */
+	TempDir empty("keeper_empty_store");
+	KeeperRun partial = run_keeper(empty.path(), {"verify"});
+	EXPECT_EQ(partial.exit_code, 1);
+	EXPECT_TRUE(contains(partial.out_text(), "DOES NOT MATCH"));
+	EXPECT_TRUE(contains(partial.out_text(), "NOT VERIFIED"));
+}
+
+KTAP_TEST(adopt_starts_an_empty_store_with_records_saved_before)
+{
+	set_up();
+	model().measure(3);
+	ASSERT_EQ(save("prompt").exit_code, 0);
+	model().measure(2);
+	expect_full_log_is_the_model();
+
+	/* A second store taking over from the first one's records. */
+	TempDir other("keeper_adopting_store");
+	std::string store = other.file("store");
+	KeeperRun adopt = run_keeper(store, {"adopt", kStoreData});
+	EXPECT_EQ(adopt.exit_code, 0);
+	EXPECT_TRUE(read_file(store + "/binary_runtime_measurements") == read_file(kStoreData));
+	EXPECT_TRUE(run_keeper(store, {"log"}).out == model().log());
+	EXPECT_EQ(run_keeper(store, {"verify"}).exit_code, 0);
+
+	/* A store with records, records still in the kernel, not a list. */
+	TempFile current("keeper_current");
+	current.write(read_binary_list_bytes("sha1"));
+	TempFile garbage("keeper_garbage");
+	garbage.write(std::string_view("not a measurement list"));
+	TempDir fresh("keeper_fresh_store");
+	const std::vector<std::pair<std::string, std::string>> refusals = {
+		{store, kStoreData}, {fresh.file("store"), current.path()},
+		{fresh.file("store"), garbage.path()},
+	};
+	for (const auto &[target, file] : refusals) {
+		ktap::ScopedContext context("adopt " + file + " into " + target);
+		ListState lists = capture_lists();
+		Bytes before = path_exists(target + "/binary_runtime_measurements")
+				       ? read_file(target + "/binary_runtime_measurements")
+				       : Bytes();
+		KeeperRun refused = run_keeper(target, {"adopt", file});
+
+		EXPECT_EQ(refused.exit_code, 1);
+		ktap::note(refused.err.substr(0, refused.err.empty() ? 0 : refused.err.size() - 1));
+		EXPECT_EQ(lists_changed_since(lists), "");
+		EXPECT_TRUE(read_file(target + "/binary_runtime_measurements") == before);
+	}
+}
+
+KTAP_TEST(thresholds_and_sigusr1_trigger_saves)
+{
+	set_up();
+	for (const std::string &flavor : flavors()) {
+		ktap::ScopedContext context("--flavor " + flavor);
+		{
+			BackgroundKeeper keeper(kStore, {"run", "--flavor", flavor, "--max-records",
+							 "20", "--interval-ms", "100"});
+			ASSERT_TRUE(keeper.wait_for_err("keeping", 30s));
+			for (int i = 0; i < 6; i++) {
+				model().measure(10);
+				std::this_thread::sleep_for(300ms);
+			}
+			EXPECT_TRUE(eventually([] { return read_measurement_count() < 20; }, 30s));
+			EXPECT_EQ(keeper.stop(), 0);
+			EXPECT_GE(count_of(keeper.err(), "saved group"), 2u);
+			expect_full_log_is_the_model();
+		}
+		{
+			BackgroundKeeper keeper(kStore, {"run", "--flavor", flavor, "--max-records",
+							 "0", "--max-bytes", "3000", "--interval-ms",
+							 "100"});
+			ASSERT_TRUE(keeper.wait_for_err("keeping", 30s));
+			model().measure(40);
+			EXPECT_TRUE(eventually([] { return current_list_size() < 3000; }, 30s));
+			EXPECT_EQ(keeper.stop(), 0);
+			EXPECT_GE(count_of(keeper.err(), "saved group"), 1u);
+			expect_full_log_is_the_model();
+		}
+		{
+			BackgroundKeeper keeper(kStore, {"run", "--flavor", flavor, "--max-records",
+							 "0", "--interval-ms", "600000"});
+			ASSERT_TRUE(keeper.wait_for_err("keeping", 30s));
+			model().measure(5);
+			std::this_thread::sleep_for(500ms);
+			EXPECT_EQ(count_of(keeper.err(), "saved group"), 0u);
+			keeper.signal(SIGUSR1);
+			EXPECT_TRUE(keeper.wait_for_err("saved group", 30s));
+			EXPECT_EQ(read_measurement_count(), 0ul);
+			EXPECT_EQ(keeper.stop(), 0);
+			expect_full_log_is_the_model();
+		}
+	}
+}
+
+KTAP_TEST(a_second_keeper_refuses_and_changes_nothing)
+{
+	set_up();
+	BackgroundKeeper first(kStore, {"run", "--max-records", "0", "--interval-ms", "600000"});
+	ASSERT_TRUE(first.wait_for_err("keeping", 30s));
+	model().measure(3);
+
+	ListState lists = capture_lists();
+	std::map<std::string, Bytes> files = store_files();
+	for (const std::vector<std::string> &args :
+	     {std::vector<std::string>{"save"}, {"run"}, {"reconcile"}}) {
+		ktap::ScopedContext context("ima-keeper " + command_line(args));
+		KeeperRun second = run_keeper(kStore, args);
+
+		EXPECT_EQ(second.exit_code, 1);
+		EXPECT_TRUE(contains(second.err, "another keeper is running"));
+	}
+	EXPECT_EQ(lists_changed_since(lists), "");
+	EXPECT_TRUE(store_files() == files);
+	/* Readers do not need the keeper's lock. */
+	expect_full_log_is_the_model();
+
+	EXPECT_EQ(first.stop(), 0);
+	EXPECT_EQ(save("prompt").exit_code, 0);
+	expect_full_log_is_the_model();
+}
+
+KTAP_TEST(a_crash_at_any_point_loses_nothing_and_saves_nothing_twice)
+{
+	set_up();
+	for (const std::string &flavor : flavors()) {
+		for (const std::string &point : kFaultPoints) {
+			ktap::ScopedContext context("--flavor " + flavor + ", killed at " + point);
+
+			if (point == "staged" && flavor == "n")
+				continue; /* N stages nothing */
+			model().measure(4);
+			KeeperRun crashed = save(flavor, {.fault = point, .without_cap_sys_admin = false});
+			EXPECT_EQ(crashed.exit_code, kKilledExit);
+			/* Readers see every record once, before any repair. */
+			expect_full_log_is_the_model();
+
+			model().measure(1);
+			KeeperRun next = save(flavor);
+			EXPECT_EQ(next.exit_code, 0);
+			if (next.exit_code)
+				ktap::note(next.describe());
+			expect_kernel_emptied();
+			expect_full_log_is_the_model();
+			EXPECT_TRUE(read_file(kStoreData) == model().log());
+			EXPECT_EQ(read_file(kStoreJournal).size() % kJournalEntry, 0u);
+		}
+	}
+}
+
+KTAP_TEST(a_torn_last_write_is_removed_on_start)
+{
+	set_up();
+	model().measure(3);
+	ASSERT_EQ(save("prompt").exit_code, 0);
+	Bytes data = read_file(kStoreData);
+	Bytes journal = read_file(kStoreJournal);
+
+	/* What a power cut in the middle of both writes leaves. */
+	Bytes torn_data = data;
+	append(torn_data, Bytes(37, 0xab));
+	write_file(kStoreData, torn_data);
+	Bytes torn_journal = journal;
+	append(torn_journal, Bytes(kJournalEntry / 2, 0xcd));
+	write_file(kStoreJournal, torn_journal);
+
+	model().measure(2);
+	expect_full_log_is_the_model();
+	KeeperRun run = save("prompt");
+	EXPECT_EQ(run.exit_code, 0);
+	EXPECT_TRUE(contains(run.err, "torn journal entry"));
+	EXPECT_TRUE(contains(run.err, "37 uncommitted bytes"));
+	EXPECT_EQ(read_file(kStoreJournal).size() % kJournalEntry, 0u);
+	EXPECT_TRUE(read_file(kStoreData) == model().log());
+	expect_full_log_is_the_model();
+}
+
+KTAP_TEST(a_corrupted_store_is_refused_naming_group_and_offset)
+{
+	set_up();
+	model().measure(3);
+	ASSERT_EQ(save("prompt").exit_code, 0);
+	model().measure(2);
+
+	struct Damage {
+		std::string what;
+		std::function<void()> apply;
+		std::vector<std::string> message;
+	};
+	Bytes journal = read_file(kStoreJournal);
+	Bytes data = read_file(kStoreData);
+	const std::vector<Damage> damages = {
+		{"a flipped byte in group 0",
+		 [] { flip_byte(kStoreData, 10); },
+		 {"store corrupted", "group 0", "bytes 0 to", kStoreData, "sha256"}},
+		{"a flipped byte in journal entry 1",
+		 [] { flip_byte(kStoreJournal, kJournalEntry + 20); },
+		 {"store corrupted", "journal entry 1", "offset 96", "checksum"}},
+		{"a data file cut short",
+		 [data] { write_file(kStoreData, ByteView(data).first(data.size() / 2)); },
+		 {"store corrupted", "the file ends at byte " + std::to_string(data.size() / 2)}},
+	};
+	for (const Damage &damage : damages) {
+		ktap::ScopedContext context(damage.what);
+
+		damage.apply();
+		ListState lists = capture_lists();
+		std::map<std::string, Bytes> files = store_files();
+		for (const std::vector<std::string> &args :
+		     {std::vector<std::string>{"save"}, {"log"}, {"count"}, {"verify"}}) {
+			KeeperRun run = run_keeper(kStore, args);
+
+			EXPECT_EQ(run.exit_code, 1);
+			for (const std::string &part : damage.message)
+				EXPECT_TRUE(contains(run.err, part));
+			if (!run.err.empty())
+				ktap::note(command_line(args), ": ", run.err.substr(0, run.err.size() - 1));
+		}
+		EXPECT_EQ(lists_changed_since(lists), "");
+		EXPECT_TRUE(store_files() == files);
+		write_file(kStoreData, data);
+		write_file(kStoreJournal, journal);
+	}
+	ASSERT_EQ(save("prompt").exit_code, 0);
+	expect_full_log_is_the_model();
+}
+
+KTAP_TEST(a_full_disk_deletes_nothing)
+{
+	set_up();
+	for (const std::string &flavor : flavors()) {
+		ktap::ScopedContext context("--flavor " + flavor);
+
+		/* More than the page a file may still have room in. */
+		model().measure(100);
+		std::size_t filled = fill_store_disk();
+		Bytes kernel = kernel_records();
+		std::map<std::string, Bytes> files = store_files();
+		files.erase("filler");
+
+		KeeperRun run = save(flavor);
+		EXPECT_EQ(run.exit_code, 1);
+		EXPECT_TRUE(contains(run.err, "no space left"));
+		EXPECT_TRUE(contains(run.err, "nothing was deleted from the kernel"));
+		/* Prompt staged the records, but every one is still in the kernel. */
+		EXPECT_TRUE(kernel_records() == kernel);
+		std::map<std::string, Bytes> after = store_files();
+		after.erase("filler");
+		EXPECT_TRUE(after == files);
+		expect_full_log_is_the_model();
+		ktap::note("filled the store's disk with ", filled, " bytes: ", run.err);
+
+		if (::unlink(kFiller.c_str()))
+			throw_errno("unlink " + kFiller);
+		EXPECT_EQ(save(flavor).exit_code, 0);
+		expect_kernel_emptied();
+		expect_full_log_is_the_model();
+	}
+}
+
+KTAP_TEST(without_cap_sys_admin_the_keeper_says_so_and_changes_nothing)
+{
+	set_up();
+	model().measure(2);
+	ListState lists = capture_lists();
+	std::map<std::string, Bytes> files = store_files();
+
+	for (const std::vector<std::string> &args :
+	     {std::vector<std::string>{"save"}, {"run"}, {"reconcile"}}) {
+		ktap::ScopedContext context("ima-keeper " + command_line(args));
+		KeeperRun run = run_keeper(kStore, args, {.fault = "", .without_cap_sys_admin = true});
+
+		EXPECT_EQ(run.exit_code, 1);
+		EXPECT_TRUE(contains(run.err, "CAP_SYS_ADMIN"));
+		ktap::note(run.err.substr(0, run.err.size() ? run.err.size() - 1 : 0));
+	}
+	EXPECT_EQ(lists_changed_since(lists), "");
+	EXPECT_TRUE(store_files() == files);
+	expect_full_log_is_the_model();
+}
+
+KTAP_TEST(fuse_view_shows_the_full_log_and_evmctl_validates_it)
+{
+	set_up();
+	if (!path_exists("/dev/fuse"))
+		ktap::skip("no /dev/fuse (CONFIG_FUSE_FS)");
+	model().measure(3);
+	ASSERT_EQ(save("prompt").exit_code, 0);
+	model().measure(4);
+	::mkdir(kViewDir.c_str(), 0700);
+
+	BackgroundKeeper view(kStore, {"mount", kViewDir});
+	const std::string binary = kViewDir + "/binary_runtime_measurements";
+	ASSERT_TRUE(eventually([&] { return path_exists(binary); }, 30s));
+
+	Bytes shown = read_file(binary);
+	EXPECT_EQ(model().check(shown), "");
+	EXPECT_TRUE(shown == run_keeper(kStore, {"log"}).out);
+	EXPECT_EQ(read_text_file(kViewDir + "/ascii_runtime_measurements"),
+		  run_keeper(kStore, {"log", "--format", "ascii"}).out_text());
+	EXPECT_EQ(read_text_file(kViewDir + "/runtime_measurements_count"),
+		  std::to_string(model().records().size()) + "\n");
+	EXPECT_EQ(list_directory(kViewDir),
+		  (std::vector<std::string>{"ascii_runtime_measurements",
+					    "binary_runtime_measurements",
+					    "runtime_measurements_count"}));
+	EXPECT_EQ(try_open(binary, O_WRONLY).error, EROFS);
+
+	/* An agent pointed at the view: evmctl reads it as it reads securityfs. */
+	for (const std::string &bank : replayable_banks()) {
+		TempFile pcrs("keeper_pcrs");
+		pcrs.write(format_evmctl_pcrs(read_tpm_pcrs(bank)));
+		EvmctlResult evmctl = run_evmctl_ima_measurement(binary, bank, pcrs.path());
+		EXPECT_TRUE(evmctl.validated);
+		if (!evmctl.validated)
+			ktap::note(evmctl.command, ": ", evmctl.output);
+	}
+	/* Records measured and saved later show up in the next open. */
+	model().measure(2);
+	ASSERT_EQ(save("prompt").exit_code, 0);
+	EXPECT_EQ(model().check(read_file(binary)), "");
+
+	EXPECT_EQ(view.stop(), 0);
+	EXPECT_FALSE(path_exists(binary));
+}
+
+KTAP_TEST(a_kernel_without_staging_is_a_clear_error)
+{
+	if (!ima_securityfs_available())
+		ktap::skip("no IMA securityfs");
+	if (ima_staging_configured())
+		ktap::skip("this kernel has staging: the keeper-nostaging suite checks this");
+	TempDir store("keeper_store");
+	KeeperRun run = run_keeper(store.path(), {"save"});
+	EXPECT_EQ(run.exit_code, 1);
+	EXPECT_TRUE(contains(run.err, "no IMA measurement staging"));
+	EXPECT_TRUE(contains(run.err, "CONFIG_IMA_STAGING"));
+	EXPECT_EQ(list_directory(store.path()), std::vector<std::string>());
+}
+
+int main(int argc, char **argv)
+{
+	return ktap::run(argc, argv);
+}

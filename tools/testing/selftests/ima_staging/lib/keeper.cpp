@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "lib/keeper.h"
+
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <thread>
+#include <unistd.h>
+
+#include "lib/ima_fs.h"
+
+namespace ima {
+
+namespace {
+
+constexpr std::size_t kSha1DigestSize = 20;
+
+std::vector<std::string> keeper_argv(const std::string &store, const std::vector<std::string> &args)
+{
+	std::vector<std::string> argv = {std::string(kKeeperProgram), "--store", store};
+
+	argv.insert(argv.end(), args.begin(), args.end());
+	return argv;
+}
+
+/* In a forked child: stdout and stderr to files, then exec. */
+[[noreturn]] void exec_keeper(const std::vector<std::string> &argv, const std::string &out,
+			      const std::string &err, const KeeperEnv &env)
+{
+	std::vector<char *> args;
+
+	::dup2(open_or_throw(out, O_WRONLY | O_TRUNC).get(), STDOUT_FILENO);
+	::dup2(open_or_throw(err, O_WRONLY | O_TRUNC).get(), STDERR_FILENO);
+	if (env.fault.empty())
+		::unsetenv("IMA_KEEPER_FAULT");
+	else
+		::setenv("IMA_KEEPER_FAULT", env.fault.c_str(), 1);
+	if (env.without_cap_sys_admin && ::prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0))
+		throw_errno("prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN)");
+	for (const std::string &arg : argv)
+		args.push_back(const_cast<char *>(arg.c_str()));
+	args.push_back(nullptr);
+	::execvp(args[0], args.data());
+	std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
+	std::fflush(nullptr);
+	::_exit(127);
+}
+
+} // namespace
+
+std::string KeeperRun::describe() const
+{
+	return "exit " + std::to_string(exit_code) + ", stderr: " + err;
+}
+
+KeeperRun run_keeper(const std::string &store, const std::vector<std::string> &args,
+		     const KeeperEnv &env)
+{
+	TempFile out("keeper_out");
+	TempFile err("keeper_err");
+	std::vector<std::string> argv = keeper_argv(store, args);
+	ChildProcess child = ChildProcess::fork_and_run([&]() -> int {
+		exec_keeper(argv, out.path(), err.path(), env);
+	});
+	KeeperRun run;
+
+	run.exit_code = child.wait();
+	run.out = read_file(out.path());
+	run.err = read_text_file(err.path());
+	return run;
+}
+
+BackgroundKeeper::BackgroundKeeper(const std::string &store, const std::vector<std::string> &args)
+	: err_("keeper_bg_err")
+{
+	std::vector<std::string> argv = keeper_argv(store, args);
+	std::string err = err_.path();
+
+	child_.emplace(ChildProcess::fork_and_run(
+		[&]() -> int { exec_keeper(argv, "/dev/null", err, {}); }));
+}
+
+std::string BackgroundKeeper::err() const
+{
+	return read_text_file(err_.path());
+}
+
+bool BackgroundKeeper::wait_for_err(std::string_view text, std::chrono::seconds timeout) const
+{
+	auto deadline = std::chrono::steady_clock::now() + timeout;
+
+	while (err().find(text) == std::string::npos) {
+		if (std::chrono::steady_clock::now() > deadline)
+			return false;
+		std::this_thread::sleep_for(std::chrono::milliseconds(50));
+	}
+	return true;
+}
+
+void BackgroundKeeper::signal(int sig) const
+{
+	if (::kill(child_->pid(), sig))
+		throw_errno("kill " + std::to_string(child_->pid()));
+}
+
+int BackgroundKeeper::stop()
+{
+	signal(SIGTERM);
+	return child_->wait();
+}
+
+void LogModel::start()
+{
+	log_ = read_binary_list_bytes("sha1");
+	measured_.clear();
+	started_ = true;
+}
+
+void LogModel::start_from(const Bytes &full_log)
+{
+	log_ = full_log;
+	measured_.clear();
+	started_ = true;
+}
+
+void LogModel::measure(int count)
+{
+	for (int i = 0; i < count; i++)
+		measured_.push_back(create_measurement());
+}
+
+std::string LogModel::check(const Bytes &full_log)
+{
+	std::string problems;
+
+	if (full_log.size() < log_.size() || !std::equal(log_.begin(), log_.end(), full_log.begin())) {
+		problems = "the full log does not start with the " +
+			   std::to_string(records().size()) + " records it had before; ";
+	} else {
+		std::vector<Record> added = parse_binary_list(
+			ByteView(full_log).subspan(log_.size()), kSha1DigestSize);
+		std::vector<std::string> names;
+
+		for (const Record &record : added)
+			names.push_back(record.ima_ng ? record.ima_ng->file_name : record.template_name);
+		if (names != measured_)
+			problems = "the full log added " + std::to_string(names.size()) +
+				   " records, the model " + std::to_string(measured_.size()) +
+				   " measured files (lost or duplicated records); ";
+	}
+	log_ = full_log;
+	measured_.clear();
+	return problems;
+}
+
+std::vector<Record> LogModel::records() const
+{
+	return parse_binary_list(log_, kSha1DigestSize);
+}
+
+} // namespace ima

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Running ima-keeper (tools/ima_keeper) from the tests, and the model its
+ * full log is compared with: the list IMA would show had nothing ever been
+ * deleted.
+ */
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lib/bytes.h"
+#include "lib/records.h"
+#include "lib/sys.h"
+
+namespace ima {
+
+inline constexpr std::string_view kKeeperProgram = "ima-keeper";
+
+/* Exit status of a keeper killed by its IMA_KEEPER_FAULT point (SIGKILL). */
+inline constexpr int kKilledExit = 128 + 9;
+
+struct KeeperRun {
+	int exit_code = -1;
+	Bytes out;
+	std::string err;
+
+	std::string out_text() const { return std::string(out.begin(), out.end()); }
+	/* For failure reports. */
+	std::string describe() const;
+};
+
+struct KeeperEnv {
+	/* IMA_KEEPER_FAULT: the point the keeper kills itself at. */
+	std::string fault;
+	/* Runs the keeper without CAP_SYS_ADMIN (dropped from the bounding set). */
+	bool without_cap_sys_admin = false;
+};
+
+/* Runs "ima-keeper --store @store @args..." and waits for it. */
+KeeperRun run_keeper(const std::string &store, const std::vector<std::string> &args,
+		     const KeeperEnv &env = {});
+
+/* "ima-keeper --store @store @args..." in the background, such as "run". */
+class BackgroundKeeper {
+public:
+	BackgroundKeeper(const std::string &store, const std::vector<std::string> &args);
+
+	pid_t pid() const { return child_->pid(); }
+	/* What it wrote to stderr so far. */
+	std::string err() const;
+	/* Waits until its stderr contains @text; false after @timeout. */
+	bool wait_for_err(std::string_view text, std::chrono::seconds timeout) const;
+	void signal(int sig) const;
+	/* SIGTERM and wait: the exit status. */
+	int stop();
+
+private:
+	TempFile err_;
+	std::optional<ChildProcess> child_;
+};
+
+/*
+ * The sha1 binary list IMA would show had nothing been deleted: the list at
+ * the start (nothing deleted yet), then every record measured since, in the
+ * order measured. Only this program may measure files meanwhile.
+ */
+class LogModel {
+public:
+	/* Starts from the kernel's current list. */
+	void start();
+	/* Starts from @full_log, a full log checked otherwise. */
+	void start_from(const Bytes &full_log);
+	bool started() const { return started_; }
+
+	/* create_measurement() @count times; the records are expected next. */
+	void measure(int count);
+
+	/*
+	 * Compares @full_log with the model: it must start with what the
+	 * model has, followed by exactly the records measured since. Returns
+	 * the problems, or an empty string; the model takes @full_log as its
+	 * new state either way.
+	 */
+	std::string check(const Bytes &full_log);
+
+	const Bytes &log() const { return log_; }
+	std::vector<Record> records() const;
+
+private:
+	bool started_ = false;
+	Bytes log_;
+	std::vector<std::string> measured_;
+};
+
+} // namespace ima
