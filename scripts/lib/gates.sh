@@ -98,13 +98,15 @@ gate_shellcheck() {
 }
 
 # The C++ suite builds with -Wall -Wextra -Werror from a kernel tree,
-# through kselftest's lib.mk.
+# through kselftest's lib.mk, and so does tools/ima_keeper.
 gate_cxx() {
 	local name=$1 log out="$GATES/kselftest"
 	log=$(new_log gate-cxx)
 	if make -C "$SRC/tools/testing/selftests" TARGETS=ima_staging O="$out" \
-		-j"$(nproc)" >"$log" 2>&1; then
-		gate_pass "$name" "kselftest build, log: $log"
+		-j"$(nproc)" >"$log" 2>&1 &&
+		make -C "$SRC/tools/ima_keeper" OUTPUT="$GATES/ima_keeper" \
+			-j"$(nproc)" >>"$log" 2>&1; then
+		gate_pass "$name" "kselftest and ima_keeper builds, log: $log"
 	else
 		gate_fail "$name" "$(grep -E 'error|warning' "$log" | head -n 30)" "log: $log"
 	fi

@@ -36,7 +36,7 @@ struct Thresholds {
 	/* ...or this many bytes in the binary sha1 list (0: no limit). */
 	std::uint64_t bytes = 0;
 	/* How often to look, in milliseconds. */
-	unsigned interval_ms = 1000;
+	unsigned int interval_ms = 1000;
 };
 
 class Keeper {
