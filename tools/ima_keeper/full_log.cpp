@@ -18,7 +18,6 @@ namespace keeper {
 
 namespace {
 
-constexpr std::size_t kSha1DigestSize = 20;
 constexpr int kSnapshotAttempts = 20;
 constexpr useconds_t kSnapshotRetryDelay = 50000;
 
@@ -30,7 +29,8 @@ bool starts_with(const Bytes &bytes, const Bytes &prefix)
 
 std::vector<Record> records_from(const FullLog &log, std::uint64_t from)
 {
-	std::vector<Record> records = ima::parse_binary_list(log.bytes, kSha1DigestSize);
+	std::vector<Record> records =
+		ima::parse_binary_list(log.bytes, ima::digest_size(ima::HashAlgo::sha1));
 
 	if (from > records.size())
 		throw KeeperError("--from " + std::to_string(from) + ": the log has only " +
@@ -121,7 +121,8 @@ Verification verify_full_log(const std::string &store_dir)
 	for (int attempt = 1;; attempt++) {
 		Verification result{read_full_log(store_dir), {}};
 		std::vector<Record> records =
-			ima::parse_binary_list(result.log.bytes, kSha1DigestSize);
+			ima::parse_binary_list(result.log.bytes,
+					       ima::digest_size(ima::HashAlgo::sha1));
 
 		for (const std::string &bank : banks)
 			result.banks.push_back(replay_bank(records, bank));

@@ -8,6 +8,7 @@
 #include <system_error>
 #include <unistd.h>
 
+#include "lib/hash.h"
 #include "lib/ima_fs.h"
 #include "lib/records.h"
 
@@ -17,7 +18,6 @@ namespace keeper {
 
 namespace {
 
-constexpr std::size_t kSha1DigestSize = 20;
 constexpr int kBusyRetries = 100;
 constexpr useconds_t kBusyRetryDelay = 100000;
 
@@ -115,7 +115,8 @@ Bytes read_kernel_list(bool staged)
 
 std::uint64_t count_records(ima::ByteView sha1_list)
 {
-	return ima::parse_binary_list(sha1_list, kSha1DigestSize).size();
+	return ima::parse_binary_list(sha1_list, ima::digest_size(ima::HashAlgo::sha1))
+		.size();
 }
 
 int send(int fd, std::string_view request)
