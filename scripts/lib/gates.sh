@@ -265,6 +265,10 @@ gate_bisect() {
 	cp "$config" "$out/.config"
 	src_apply_overlay >/dev/null
 	run_logged "$log" kmake "$SRC" "$out" -j"$(nproc)" bzImage
+	# Relinked: the guest image carries the kernel that kexec boots.
+	if [[ -f "$(guest_image test)" ]]; then
+		guest_build test
+	fi
 	unlock_cache
 	if [[ -n "$failed" ]]; then
 		gate_fail "$name" "$failed" \
@@ -332,6 +336,14 @@ gate_matrix() {
 	else
 		gate_fail "$name" "${bad[@]}" "log: $log"
 	fi
+}
+
+# gate_builds_test_tree GATE: true for the gates that change the test
+# kernel's source tree and rebuild that kernel; they cannot run while
+# guests boot it or other gates read the tree. (The other gates only read
+# it: they build out of tree, in their own directories.)
+gate_builds_test_tree() {
+	[[ "$1" == bisect ]]
 }
 
 # run_gate SUITE GATE: run one gate (program name of a "host" suite).
