@@ -86,6 +86,7 @@ guest_inputs() {
 			elf_libs "$SELFTESTS_OUT/$f"
 		done < <(selftests_programs)
 	} | LC_ALL=C sort -u | xargs -r sha256sum
+	echo "layout: base image and one archive per test program"
 	# By content: another checkout of the same scripts changes nothing.
 	for f in init demo.sh ktap-run; do
 		printf '%s guest/%s\n' "$(sha256sum <"$SCRIPTS/guest/$f")" "$f"
@@ -123,11 +124,25 @@ guest_populate() {
 	install -m 755 "$SCRIPTS/guest/demo.sh" "$root/demo.sh"
 	install -m 755 "$SCRIPTS/guest/ktap-run" "$root/bin/ktap-run"
 	while read -r f; do
-		install -m 755 "$SELFTESTS_OUT/$f" "$root$GUEST_TEST_DIR/$f"
 		while read -r lib; do
 			mkdir -p "$root$(dirname "$lib")"
 			cp -L "$lib" "$root$lib"
 		done < <(elf_libs "$SELFTESTS_OUT/$f")
+	done < <(selftests_programs)
+}
+
+# guest_program_pieces DIR: one archive per test program, DIR/NAME.cpio.gz,
+# with the program stripped (statically linked: nothing else to carry).
+guest_program_pieces() {
+	local dir=$1 f piece
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	while read -r f; do
+		piece="$dir/$f.root"
+		mkdir -p "$piece$GUEST_TEST_DIR"
+		install -s -m 755 "$SELFTESTS_OUT/$f" "$piece$GUEST_TEST_DIR/$f"
+		make_cpio "$piece" "$dir/$f.cpio.gz"
+		rm -rf "$piece"
 	done < <(selftests_programs)
 }
 
@@ -149,14 +164,35 @@ guest_build() {
 		return 0
 	fi
 	say "guest[$variant]: building $img"
+	rm -f "$dir/inputs"
 	root="$dir/root"
 	rm -rf "$root"
 	guest_populate "$root" "$variant"
 	make_cpio "$root" "$img.tmp"
 	mv -f "$img.tmp" "$img"
+	guest_program_pieces "$dir/programs"
 	selftests_programs >"$dir/programs.list"
 	printf '%s\n' "$inputs" >"$dir/inputs"
-	say "guest[$variant]: $(du -h "$img" | cut -f1) image, $(wc -l <"$dir/programs.list") test programs"
+	say "guest[$variant]: $(du -h "$img" | cut -f1) image and $(wc -l <"$dir/programs.list")" \
+		"test programs of $(du -ch "$dir"/programs/*.cpio.gz 2>/dev/null | tail -n 1 | cut -f1)"
+}
+
+# The test programs a boot carries, one name a line: every one, or the
+# words of BOOT_PROGRAMS when it is set. A program that runs ima-keeper
+# (ima_keeper_*) brings it along. Smaller boots unpack faster, and kexec
+# hashes all of its initramfs at every soft reboot.
+boot_programs() {
+	local p
+	if [[ ! -v BOOT_PROGRAMS ]]; then
+		guest_programs "$1"
+		return 0
+	fi
+	for p in $BOOT_PROGRAMS; do
+		echo "$p"
+		if [[ "$p" == ima_keeper_* ]]; then
+			echo ima-keeper
+		fi
+	done | LC_ALL=C sort -u
 }
 
 # Quote a word for a POSIX shell.
@@ -165,7 +201,8 @@ sh_quote() {
 	printf "'%s'" "${1//\'/$q}"
 }
 
-# boot_initrd VARIANT OUT MODE NAME [CMD...]: base image + /etc/istest.conf.
+# boot_initrd VARIANT OUT MODE NAME [CMD...]: base image, the boot's test
+# programs and /etc/istest.conf.
 boot_initrd() {
 	local variant=$1 out=$2 mode=$3 name=$4 tmp arg
 	shift 4
@@ -184,6 +221,9 @@ boot_initrd() {
 		printf '\n'
 	} >"$tmp/root/etc/istest.conf"
 	make_cpio "$tmp/root" "$tmp/boot.cpio.gz"
-	cat "$(guest_image "$variant")" "$tmp/boot.cpio.gz" >"$out"
+	local -a pieces=()
+	mapfile -t pieces < <(boot_programs "$variant" |
+		sed "s#.*#$(guest_dir "$variant")/programs/&.cpio.gz#")
+	cat "$(guest_image "$variant")" "${pieces[@]}" "$tmp/boot.cpio.gz" >"$out"
 	rm -rf "$tmp"
 }
