@@ -220,8 +220,9 @@ series_tree_to_src() {
 	rm -rf "$tmp"
 }
 
-# Every patch of the series compiles: the files the series touches are
-# set in $SRC to their state after each patch in turn, and
+# Every patch of the series compiles: the kernel files the series touches
+# (not tools/: the guest's programs stay built) are set in $SRC to their
+# state after each patch in turn, and
 # security/integrity/ima/ is built with W=1 in the test kernel's build
 # directory; a compiler warning fails the patch too.  Then $SRC is
 # brought back to the project's files and the whole test kernel is built
@@ -236,7 +237,7 @@ gate_bisect() {
 	log=$(new_log gate-bisect)
 	out=$(kernel_dir test)
 	config="$GATES/bisect-test.config"
-	mapfile -t paths < <(series_git diff --name-only base HEAD)
+	mapfile -t paths < <(series_git diff --name-only base HEAD | grep -v '^tools/')
 	lock_cache
 	cp "$out/.config" "$config"
 	while read -r c; do
