@@ -19,7 +19,6 @@
  * the store in kStateDir. Needs ima-keeper in $PATH, /boot/bzImage and
  * CONFIG_KEXEC_FILE, CONFIG_IMA_KEXEC, CONFIG_IMA_STAGING.
  */
-#include <cstdio>
 #include <filesystem>
 
 #include "ktap.h"
@@ -48,23 +47,10 @@ std::string state_path(const std::string &name)
 	return kStateDir + "/" + name;
 }
 
-void print_line(const std::string &line)
-{
-	std::printf("%s\n", line.c_str());
-	std::fflush(stdout);
-}
-
+/* Reports test number @index, failed when @problems is not empty. */
 void report(std::size_t index, const std::string &problems)
 {
-	std::string number = std::to_string(index + 1);
-
-	if (!problems.empty()) {
-		print_line("# " + problems);
-		print_line("not ok " + number + " " + kTests[index]);
-		write_file(state_path("failed"), as_bytes("1\n"));
-	} else {
-		print_line("ok " + number + " " + kTests[index]);
-	}
+	report_across_boots(index, kTests[index], problems, state_path("failed"));
 }
 
 LogModel &model()
@@ -137,14 +123,14 @@ void first_boot()
 {
 	std::string missing = missing_requirement();
 
-	print_line("KTAP version 1");
+	print_ktap_line("KTAP version 1");
 	if (!missing.empty()) {
-		print_line("1..0 # SKIP " + missing);
+		print_ktap_line("1..0 # SKIP " + missing);
 		std::exit(4);
 	}
 	std::filesystem::create_directories(kStateDir);
 	write_file(state_path("failed"), as_bytes("0\n"));
-	print_line("1.." + std::to_string(kTests.size()));
+	print_ktap_line("1.." + std::to_string(kTests.size()));
 
 	model().start();
 	model().measure(10);
@@ -236,9 +222,9 @@ int main()
 		case 2:
 			return after_unrecorded_deletion();
 		}
-		print_line("# unknown phase in " + state_path("phase"));
+		print_ktap_line("# unknown phase in " + state_path("phase"));
 	} catch (const std::exception &e) {
-		print_line(std::string("# ") + e.what());
+		print_ktap_line(std::string("# ") + e.what());
 	}
 	return 1;
 }

@@ -13,7 +13,6 @@
  * CONFIG_IMA_KEXEC and CONFIG_IMA_STAGING.
  */
 #include <cerrno>
-#include <cstdio>
 #include <fcntl.h>
 #include <filesystem>
 #include <unistd.h>
@@ -54,24 +53,10 @@ void write_state_number(const std::string &name, unsigned long value)
 	write_file(state_path(name), as_bytes(std::to_string(value) + "\n"));
 }
 
-void print_line(const std::string &line)
-{
-	std::printf("%s\n", line.c_str());
-	std::fflush(stdout);
-}
-
 /* Reports test number @index, failed when @problems is not empty. */
 void report(std::size_t index, const std::string &problems)
 {
-	std::string number = std::to_string(index + 1);
-
-	if (!problems.empty()) {
-		print_line("# " + problems);
-		print_line("not ok " + number + " " + kTests[index]);
-		write_state_number("failed", 1);
-	} else {
-		print_line("ok " + number + " " + kTests[index]);
-	}
+	report_across_boots(index, kTests[index], problems, state_path("failed"));
 }
 
 /* Records saved plus records in the kernel. */
@@ -152,14 +137,14 @@ void first_boot()
 {
 	std::string missing = missing_requirement();
 
-	print_line("KTAP version 1");
+	print_ktap_line("KTAP version 1");
 	if (!missing.empty()) {
-		print_line("1..0 # SKIP " + missing);
+		print_ktap_line("1..0 # SKIP " + missing);
 		std::exit(4);
 	}
 	std::filesystem::create_directories(kStateDir);
 	write_state_number("failed", 0);
-	print_line("1.." + std::to_string(kTests.size()));
+	print_ktap_line("1.." + std::to_string(kTests.size()));
 	report(0, check_invariant());
 	measure(5);
 	soft_reboot(1);
@@ -260,9 +245,9 @@ int main()
 		case 4:
 			return after_delete_n();
 		}
-		print_line("# unknown phase in " + state_path("phase"));
+		print_ktap_line("# unknown phase in " + state_path("phase"));
 	} catch (const std::exception &e) {
-		print_line(std::string("# ") + e.what());
+		print_ktap_line(std::string("# ") + e.what());
 	}
 	return 1;
 }

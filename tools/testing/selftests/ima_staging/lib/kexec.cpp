@@ -54,4 +54,24 @@ void kexec_soft_reboot(const std::string &kernel, const std::function<void()> &b
 	throw_errno("reboot(LINUX_REBOOT_CMD_KEXEC)");
 }
 
+void print_ktap_line(const std::string &line)
+{
+	std::printf("%s\n", line.c_str());
+	std::fflush(stdout);
+}
+
+void report_across_boots(std::size_t index, const std::string &name,
+			 const std::string &problems, const std::string &failed_file)
+{
+	std::string number = std::to_string(index + 1);
+
+	if (!problems.empty()) {
+		print_ktap_line("# " + problems);
+		print_ktap_line("not ok " + number + " " + name);
+		write_file(failed_file, as_bytes("1\n"));
+	} else {
+		print_ktap_line("ok " + number + " " + name);
+	}
+}
+
 } // namespace ima

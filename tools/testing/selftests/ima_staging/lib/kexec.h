@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <string>
 
@@ -22,5 +23,19 @@ inline const std::string kRunningKernelImage = "/boot/bzImage";
  */
 [[noreturn]] void kexec_soft_reboot(const std::string &kernel,
 				    const std::function<void()> &before_reboot = {});
+
+/*
+ * KTAP of a program that runs once per boot across soft reboots: each line
+ * is flushed at once, before the next reboot can lose it.
+ */
+void print_ktap_line(const std::string &line);
+
+/*
+ * Prints result @index + 1, named @name: "ok", or @problems as a diagnostic
+ * line and "not ok", which also writes "1" to @failed_file for the last
+ * boot's exit status.
+ */
+void report_across_boots(std::size_t index, const std::string &name,
+			 const std::string &problems, const std::string &failed_file);
 
 } // namespace ima
