@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <filesystem>
+#include <optional>
 #include <unistd.h>
 
 #include "ktap.h"
@@ -111,13 +112,16 @@ void measure(int count)
 	ktap::note("kexec with ", read_measurement_count(), " records in the kernel, ",
 		   read_binary_list("sha1", true).size(), " staged");
 
-	kexec_soft_reboot(kRunningKernelImage, [race] {
+	/* Outlives the callback: the reboot ends it, a failed one kills it. */
+	std::optional<ChildProcess> measuring;
+
+	kexec_soft_reboot(kRunningKernelImage, [race, &measuring] {
 		if (!race)
 			return;
-		if (::fork() == 0) {
+		measuring.emplace(ChildProcess::fork_and_run([]() -> int {
 			for (;;)
 				create_measurement();
-		}
+		}));
 		/* A few records, well within the half page, before the reboot. */
 		::usleep(10000);
 	});

@@ -460,6 +460,61 @@ KTAP_TEST(child_process_is_killed_and_reaped)
 	EXPECT_EQ(throws.wait(), 127);
 }
 
+/*
+ * A check that fails in a child must not pass unseen, nor unwind the child
+ * into this test: each ends the child with exit code 1. The diagnostics the
+ * failing checks print are expected; they come from the children.
+ */
+KTAP_TEST(checks_and_skips_in_a_child_fail_the_child)
+{
+	ktap::note("the next failure reports come from children, on purpose");
+	ChildProcess expects = ChildProcess::fork_and_run([] {
+		EXPECT_EQ(1, 2);
+		return 0;
+	});
+	EXPECT_EQ(expects.wait(), 1);
+	ChildProcess asserts = ChildProcess::fork_and_run([]() -> int {
+		ASSERT_TRUE(false);
+		return 0;
+	});
+	EXPECT_EQ(asserts.wait(), 1);
+	ChildProcess skips = ChildProcess::fork_and_run([]() -> int {
+		ktap::skip("expected in the child");
+	});
+	EXPECT_EQ(skips.wait(), 1);
+	ChildProcess passes = ChildProcess::fork_and_run([] {
+		EXPECT_EQ(1, 1);
+		return 0;
+	});
+	EXPECT_EQ(passes.wait(), 0);
+}
+
+KTAP_TEST(spawned_command_gets_its_environment_and_files)
+{
+	TempFile out("ima_lib_test_out");
+	UniqueFd out_fd = open_or_throw(out.path(), O_WRONLY | O_TRUNC);
+	PreparedCommand command({"sh", "-c", "echo \"${IMA_LIB_TEST_VALUE-unset}\""},
+				"IMA_LIB_TEST_VALUE", "set by the test");
+
+	EXPECT_EQ(ChildProcess::spawn(command, {out_fd.get(), -1}).wait(), 0);
+	EXPECT_EQ(read_text_file(out.path()), "set by the test\n");
+
+	::setenv("IMA_LIB_TEST_VALUE", "inherited", 1);
+	PreparedCommand unset({"sh", "-c", "echo \"${IMA_LIB_TEST_VALUE-unset}\""},
+			      "IMA_LIB_TEST_VALUE", std::nullopt);
+	PreparedCommand inherits({"sh", "-c", "echo \"${IMA_LIB_TEST_VALUE-unset}\""});
+	::unsetenv("IMA_LIB_TEST_VALUE");
+	EXPECT_EQ(ChildProcess::spawn(unset, {out_fd.get(), -1}).wait(), 0);
+	EXPECT_EQ(ChildProcess::spawn(inherits, {out_fd.get(), -1}).wait(), 0);
+	EXPECT_EQ(read_text_file(out.path()), "set by the test\nunset\ninherited\n");
+
+	PreparedCommand missing({"/nonexistent/program"});
+	EXPECT_EQ(ChildProcess::spawn(missing, {out_fd.get(), out_fd.get()}).wait(), 127);
+	EXPECT_EQ(find_command("/nonexistent/program"), std::optional<std::string>("/nonexistent/program"));
+	EXPECT_FALSE(find_command("no-such-command-anywhere").has_value());
+	EXPECT_TRUE(find_command("sh").has_value());
+}
+
 KTAP_TEST(temp_file_and_whole_file_io)
 {
 	std::string path;

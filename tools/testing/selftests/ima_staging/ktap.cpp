@@ -3,8 +3,11 @@
 
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <set>
 #include <unistd.h>
+
+#include "lib/sys.h"
 
 namespace ktap {
 
@@ -125,6 +128,35 @@ static Outcome run_test(const TestCase &test, std::string &skip_reason)
 	return current_test_failed ? Outcome::fail : Outcome::pass;
 }
 
+/*
+ * A forked child of a test inherits its checks: a failed EXPECT_* or ASSERT_*
+ * or a skip in the child ends the child with a failure (kExitFail), which the
+ * test sees in the exit code it waits for. Without this, an ASSERT_* would
+ * unwind the child into the parent's test code.
+ */
+static int run_child_body(const std::function<int()> &body)
+{
+	int code;
+
+	current_test_failed = false;
+	try {
+		code = body();
+	} catch (const TestAborted &) {
+		code = kExitFail;
+	} catch (const TestSkipped &skipped) {
+		diag("a skip in a child process fails it: " + skipped.reason);
+		code = kExitFail;
+	}
+	if (current_test_failed && code == kExitPass)
+		code = kExitFail;
+	return code;
+}
+
+[[maybe_unused]] static const bool child_body_runner_installed = [] {
+	ima::set_child_body_runner(run_child_body);
+	return true;
+}();
+
 static void print_usage(const char *program)
 {
 	std::fprintf(stderr, "usage: %s [-t TEST]... [-l]\n"
@@ -132,11 +164,7 @@ static void print_usage(const char *program)
 			     "  -l       list the tests\n", program);
 }
 
-/*
- * The tests named with -t, in definition order; all if none was named.
- * Names of tests this program does not have are ignored: the same -t goes
- * to every program of a run.
- */
+/* The tests named with -t, in definition order; all if none was named. */
 static std::vector<TestCase> select_tests(const std::set<std::string> &names)
 {
 	std::vector<TestCase> selected;
@@ -145,6 +173,22 @@ static std::vector<TestCase> select_tests(const std::set<std::string> &names)
 		if (names.empty() || names.count(test.name))
 			selected.push_back(test);
 	return selected;
+}
+
+/* The names given with -t that no test of this program has. */
+static std::vector<std::string> unknown_tests(const std::set<std::string> &names)
+{
+	std::vector<std::string> unknown;
+
+	for (const std::string &name : names) {
+		bool known = false;
+
+		for (const TestCase &test : registry())
+			known = known || test.name == name;
+		if (!known)
+			unknown.push_back(name);
+	}
+	return unknown;
 }
 
 int run(int argc, char **argv)
@@ -171,13 +215,15 @@ int run(int argc, char **argv)
 		return kExitUsage;
 	}
 
-	std::vector<TestCase> selected = select_tests(names);
-
 	print_line("KTAP version 1");
-	if (selected.empty()) {
-		print_line("1..0 # SKIP no test of this program was selected with -t");
-		return kExitSkip;
+	/* A stale name must not quietly turn a run into fewer tests. */
+	std::vector<std::string> unknown = unknown_tests(names);
+	if (!unknown.empty()) {
+		print_line("Bail out! no test named " + unknown.front() + " (-l lists them)");
+		return kExitFail;
 	}
+
+	std::vector<TestCase> selected = select_tests(names);
 	print_line("1.." + std::to_string(selected.size()));
 
 	unsigned passed = 0, failed = 0, skipped = 0;

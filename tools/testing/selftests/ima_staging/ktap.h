@@ -8,9 +8,11 @@
  * Tests run in the order they are defined. EXPECT_* report a failure (file,
  * line, expression and values) and let the test go on; ASSERT_* also end the
  * test; ktap::skip() ends it as skipped. An exception escaping a test fails
- * that test only. Command line: -t NAME (repeatable) runs only the named
- * tests, -l lists the tests. Exit codes follow kselftest: 0 all passed, 1 a
- * test failed, 4 all skipped, 2 bad usage.
+ * that test only. A check that fails, or a skip, in a child forked with
+ * ima::ChildProcess::fork_and_run ends that child with exit code 1. Command
+ * line: -t NAME (repeatable) runs only the named tests, a name the program
+ * does not have bails out; -l lists the tests. Exit codes follow kselftest:
+ * 0 all passed, 1 a test failed, 4 all skipped, 2 bad usage.
  */
 #pragma once
 

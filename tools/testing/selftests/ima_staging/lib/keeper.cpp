@@ -28,27 +28,25 @@ std::vector<std::string> keeper_argv(const std::string &store, const std::vector
 	return argv;
 }
 
-/* In a forked child: stdout and stderr to files, then exec. */
-[[noreturn]] void exec_keeper(const std::vector<std::string> &argv, const std::string &out,
-			      const std::string &err, const KeeperEnv &env)
+/* The keeper's command, with IMA_KEEPER_FAULT set as @env asks. */
+PreparedCommand keeper_command(const std::vector<std::string> &argv, const KeeperEnv &env)
 {
-	std::vector<char *> args;
+	std::optional<std::string> fault;
 
-	::dup2(open_or_throw(out, O_WRONLY | O_TRUNC).get(), STDOUT_FILENO);
-	::dup2(open_or_throw(err, O_WRONLY | O_TRUNC).get(), STDERR_FILENO);
-	if (env.fault.empty())
-		::unsetenv("IMA_KEEPER_FAULT");
-	else
-		::setenv("IMA_KEEPER_FAULT", env.fault.c_str(), 1);
-	if (env.without_cap_sys_admin && ::prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0))
-		throw_errno("prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN)");
-	for (const std::string &arg : argv)
-		args.push_back(const_cast<char *>(arg.c_str()));
-	args.push_back(nullptr);
-	::execvp(args[0], args.data());
-	std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
-	std::fflush(nullptr);
-	::_exit(127);
+	if (!env.fault.empty())
+		fault = env.fault;
+	return PreparedCommand(argv, "IMA_KEEPER_FAULT", fault);
+}
+
+/* Starts the keeper with stdout and stderr to the files @out and @err. */
+ChildProcess spawn_keeper(const std::vector<std::string> &argv, const std::string &out,
+			  const std::string &err, const KeeperEnv &env)
+{
+	PreparedCommand command = keeper_command(argv, env);
+	UniqueFd out_fd = open_or_throw(out, O_WRONLY | O_TRUNC);
+	UniqueFd err_fd = open_or_throw(err, O_WRONLY | O_TRUNC);
+
+	return ChildProcess::spawn(command, {out_fd.get(), err_fd.get(), env.without_cap_sys_admin});
 }
 
 } // namespace
@@ -64,9 +62,7 @@ KeeperRun run_keeper(const std::string &store, const std::vector<std::string> &a
 	TempFile out("keeper_out");
 	TempFile err("keeper_err");
 	std::vector<std::string> argv = keeper_argv(store, args);
-	ChildProcess child = ChildProcess::fork_and_run([&]() -> int {
-		exec_keeper(argv, out.path(), err.path(), env);
-	});
+	ChildProcess child = spawn_keeper(argv, out.path(), err.path(), env);
 	KeeperRun run;
 
 	run.exit_code = child.wait();
@@ -81,8 +77,7 @@ BackgroundKeeper::BackgroundKeeper(const std::string &store, const std::vector<s
 	std::vector<std::string> argv = keeper_argv(store, args);
 	std::string err = err_.path();
 
-	child_.emplace(ChildProcess::fork_and_run(
-		[&]() -> int { exec_keeper(argv, "/dev/null", err, {}); }));
+	child_.emplace(spawn_keeper(argv, "/dev/null", err, {}));
 }
 
 std::string BackgroundKeeper::err() const

@@ -12,6 +12,7 @@
 #include <linux/capability.h>
 #include <stdexcept>
 #include <system_error>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -211,20 +212,83 @@ void drop_cap_sys_admin()
 		throw_errno("capset");
 }
 
-bool command_exists(const std::string &name)
+std::optional<std::string> find_command(const std::string &name)
 {
+	if (name.find('/') != std::string::npos)
+		return name;
+
 	const char *path = std::getenv("PATH");
 	std::string_view dirs = path ? path : "/usr/bin:/bin";
 
 	while (!dirs.empty()) {
 		std::size_t colon = dirs.find(':');
-		std::string dir(dirs.substr(0, colon));
+		std::string candidate = std::string(dirs.substr(0, colon)) + "/" + name;
 
-		if (::access((dir + "/" + name).c_str(), X_OK) == 0)
-			return true;
+		if (::access(candidate.c_str(), X_OK) == 0)
+			return candidate;
 		dirs = colon == std::string_view::npos ? "" : dirs.substr(colon + 1);
 	}
-	return false;
+	return std::nullopt;
+}
+
+bool command_exists(const std::string &name)
+{
+	return find_command(name).has_value();
+}
+
+static std::vector<std::string> current_environment()
+{
+	std::vector<std::string> env;
+
+	for (char **entry = environ; *entry; entry++)
+		env.emplace_back(*entry);
+	return env;
+}
+
+PreparedCommand::PreparedCommand(std::vector<std::string> argv)
+	: PreparedCommand(std::move(argv), "", std::nullopt)
+{
+}
+
+PreparedCommand::PreparedCommand(std::vector<std::string> argv, const std::string &name,
+				 const std::optional<std::string> &value)
+	: argv_(std::move(argv)), env_(current_environment())
+{
+	if (argv_.empty())
+		throw std::invalid_argument("PreparedCommand: empty argv");
+	/* Not found: exec fails with ENOENT in the child, exit code 127. */
+	path_ = find_command(argv_[0]).value_or(argv_[0]);
+	if (!name.empty()) {
+		std::erase_if(env_, [&](const std::string &entry) {
+			return entry.starts_with(name + "=");
+		});
+		if (value)
+			env_.push_back(name + "=" + *value);
+	}
+	exec_failure_ = "exec " + argv_[0] + " failed\n";
+	build_pointers();
+}
+
+void PreparedCommand::build_pointers()
+{
+	for (std::string &arg : argv_)
+		argv_pointers_.push_back(arg.data());
+	argv_pointers_.push_back(nullptr);
+	for (std::string &entry : env_)
+		env_pointers_.push_back(entry.data());
+	env_pointers_.push_back(nullptr);
+}
+
+static int run_body(const std::function<int()> &body)
+{
+	return body();
+}
+
+static ChildBodyRunner child_body_runner = run_body;
+
+void set_child_body_runner(ChildBodyRunner runner)
+{
+	child_body_runner = runner;
 }
 
 ChildProcess ChildProcess::fork_and_run(const std::function<int()> &body)
@@ -238,14 +302,47 @@ ChildProcess ChildProcess::fork_and_run(const std::function<int()> &body)
 	if (pid == 0) {
 		int code = 127;
 
+		/* Nothing may unwind out of the child into the parent's code. */
 		try {
-			code = body();
+			code = child_body_runner(body);
 		} catch (const std::exception &e) {
 			std::fprintf(stderr, "child %d: %s\n", ::getpid(), e.what());
+		} catch (...) {
+			std::fprintf(stderr, "child %d: an exception of unknown type\n", ::getpid());
 		}
 		std::fflush(nullptr);
 		::_exit(code);
 	}
+	return ChildProcess(pid);
+}
+
+/* In the child, after fork(): async-signal-safe calls only. */
+[[noreturn]] static void exec_in_child(const PreparedCommand &command, const SpawnOptions &options)
+{
+	std::string_view failure = command.exec_failure_message();
+
+	if (options.stdout_fd >= 0 && ::dup2(options.stdout_fd, STDOUT_FILENO) < 0)
+		::_exit(127);
+	if (options.stderr_fd >= 0 && ::dup2(options.stderr_fd, STDERR_FILENO) < 0)
+		::_exit(127);
+	if (options.drop_cap_sys_admin_bound && ::prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0))
+		::_exit(127);
+	::execve(command.path(), command.argv(), command.envp());
+	if (::write(STDERR_FILENO, failure.data(), failure.size()) < 0) {
+		/* Nothing more to tell. */
+	}
+	::_exit(127);
+}
+
+ChildProcess ChildProcess::spawn(const PreparedCommand &command, const SpawnOptions &options)
+{
+	std::fflush(nullptr);
+
+	pid_t pid = ::fork();
+	if (pid < 0)
+		throw_errno("fork");
+	if (pid == 0)
+		exec_in_child(command, options);
 	return ChildProcess(pid);
 }
 
@@ -317,20 +414,11 @@ CommandResult run_command(const std::vector<std::string> &argv)
 {
 	if (argv.empty())
 		throw std::invalid_argument("run_command: empty argv");
+	PreparedCommand command(argv);
 	Pipe output_pipe;
+	ChildProcess child = ChildProcess::spawn(
+		command, {output_pipe.write_end.get(), output_pipe.write_end.get()});
 
-	ChildProcess child = ChildProcess::fork_and_run([&]() {
-		std::vector<char *> args;
-
-		for (const std::string &arg : argv)
-			args.push_back(const_cast<char *>(arg.c_str()));
-		args.push_back(nullptr);
-		::dup2(output_pipe.write_end.get(), STDOUT_FILENO);
-		::dup2(output_pipe.write_end.get(), STDERR_FILENO);
-		::execvp(args[0], args.data());
-		std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
-		return 127;
-	});
 	output_pipe.write_end.reset();
 
 	std::string output;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <sys/types.h>
@@ -96,14 +97,75 @@ void drop_cap_sys_admin();
 /* Whether @name is an executable found in $PATH. */
 bool command_exists(const std::string &name);
 
+/* The full path of @name: itself if it holds a '/', else found in $PATH. */
+std::optional<std::string> find_command(const std::string &name);
+
+/*
+ * A command made ready for exec before fork(): its program found in $PATH,
+ * its argument and environment arrays built. Between fork() and exec() the
+ * child then makes only async-signal-safe calls and allocates nothing: in a
+ * multithreaded parent another thread may hold the allocator's lock.
+ */
+class PreparedCommand {
+public:
+	/* @argv with the current environment. */
+	explicit PreparedCommand(std::vector<std::string> argv);
+	/* @argv with the current environment, @name set to @value or, if none, unset. */
+	PreparedCommand(std::vector<std::string> argv, const std::string &name,
+			const std::optional<std::string> &value);
+	PreparedCommand(const PreparedCommand &) = delete;
+	PreparedCommand &operator=(const PreparedCommand &) = delete;
+
+	const char *path() const noexcept { return path_.c_str(); }
+	char *const *argv() const noexcept { return argv_pointers_.data(); }
+	char *const *envp() const noexcept { return env_pointers_.data(); }
+	/* What the child writes to stderr when exec fails. */
+	std::string_view exec_failure_message() const noexcept { return exec_failure_; }
+
+private:
+	void build_pointers();
+
+	std::string path_;
+	std::vector<std::string> argv_;
+	std::vector<std::string> env_;
+	std::vector<char *> argv_pointers_;
+	std::vector<char *> env_pointers_;
+	std::string exec_failure_;
+};
+
+/* Where a spawned command's output goes, and what it may do. */
+struct SpawnOptions {
+	/* Made the child's stdout / stderr when valid (>= 0). */
+	int stdout_fd = -1;
+	int stderr_fd = -1;
+	/* Drop CAP_SYS_ADMIN from the bounding set before exec. */
+	bool drop_cap_sys_admin_bound = false;
+};
+
+/*
+ * Runs a forked child's body and returns its exit code. The default runs the
+ * body; a test runner installs its own, which also ends the child with a
+ * failure when a check failed or a test was skipped in it (ktap.cpp).
+ */
+using ChildBodyRunner = int (*)(const std::function<int()> &body);
+void set_child_body_runner(ChildBodyRunner runner);
+
 /*
  * A forked child process. The destructor kills (SIGKILL) and reaps a child
  * that has not been waited for, so a failing test leaves no process behind.
  */
 class ChildProcess {
 public:
-	/* Forks; the child runs @body and exits with its result (127 if it throws). */
+	/*
+	 * Forks; the child runs @body through the child body runner and exits
+	 * with its result (127 if it throws). Never returns in the child.
+	 */
 	static ChildProcess fork_and_run(const std::function<int()> &body);
+	/*
+	 * Forks and execs @command; exit code 127 if exec fails. The child
+	 * allocates nothing before exec (see PreparedCommand).
+	 */
+	static ChildProcess spawn(const PreparedCommand &command, const SpawnOptions &options = {});
 
 	ChildProcess(ChildProcess &&other) noexcept;
 	ChildProcess &operator=(ChildProcess &&other) noexcept;
