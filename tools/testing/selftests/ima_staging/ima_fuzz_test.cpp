@@ -47,6 +47,7 @@
 
 #include "ktap.h"
 #include "lib/ima.h"
+#include "lib/options.h"
 #include "lib/require.h"
 #include "lib/staging.h"
 
@@ -1460,13 +1461,6 @@ KTAP_TEST(saved_and_current_records_replay_to_pcr10)
 
 namespace {
 
-bool parse_number(std::string_view text, auto &value)
-{
-	auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-
-	return error == std::errc() && end == text.data() + text.size();
-}
-
 std::uint64_t seed_from_time()
 {
 	return static_cast<std::uint64_t>(
@@ -1477,30 +1471,8 @@ std::uint64_t seed_from_time()
 bool take_fuzz_options(std::vector<char *> &argv)
 {
 	options().seed = seed_from_time();
-	for (auto arg = argv.begin(); arg != argv.end() && *arg;) {
-		std::string_view text = *arg;
-		std::string_view name = text.substr(0, text.find('='));
-
-		if (name != "--seed" && name != "--steps") {
-			++arg;
-			continue;
-		}
-		std::string value;
-		if (name.size() < text.size()) {
-			value = text.substr(name.size() + 1);
-			arg = argv.erase(arg);
-		} else if (arg + 1 != argv.end() && *(arg + 1)) {
-			value = *(arg + 1);
-			arg = argv.erase(arg, arg + 2);
-		} else {
-			return false;
-		}
-		bool ok = name == "--seed" ? parse_number(value, options().seed)
-					   : parse_number(value, options().steps);
-		if (!ok)
-			return false;
-	}
-	return true;
+	return take_number_options(argv, {{"--seed", &options().seed},
+					  {"--steps", &options().steps}});
 }
 
 } // namespace

@@ -11,6 +11,8 @@
  *
  * Needs what ima_prompt_test needs. On a kernel booted with
  * ima_flush_htable every round is a prompt round (N is refused there).
+ *
+ *	ima_stress_test [--rounds N] [-t TEST]...
  */
 #include <cerrno>
 #include <chrono>
@@ -26,6 +28,7 @@
 #include "ktap.h"
 #include "lib/generator.h"
 #include "lib/ima.h"
+#include "lib/options.h"
 #include "lib/require.h"
 #include "lib/staging.h"
 
@@ -35,7 +38,7 @@ namespace {
 
 constexpr int kGenerators = 4;
 constexpr int kReaders = 3;
-constexpr int kRounds = 100;
+constexpr std::uint64_t kDefaultRounds = 100;
 /* The agent waits up to this long between rounds, as a periodic agent does. */
 constexpr int kMaxRoundIntervalMs = 200;
 /* Rounds between checks of the invariant with the generators paused. */
@@ -276,7 +279,7 @@ LoopingChild start_reader(unsigned seed)
 
 /* What the agent did. */
 struct AgentFigures {
-	int rounds = 0;
+	std::uint64_t rounds = 0;
 	unsigned long deleted = 0;
 	unsigned long empty_rounds = 0;
 };
@@ -426,15 +429,23 @@ StressRun &stress_run()
 	return run;
 }
 
+/* How many rounds the agent runs (--rounds). */
+std::uint64_t &rounds()
+{
+	static std::uint64_t agent_rounds = kDefaultRounds;
+
+	return agent_rounds;
+}
+
 /* Runs the agent's rounds; a failing round is reported and ends them. */
 void run_rounds(Agent &agent, Crowd &crowd, AgentFigures &figures)
 {
 	const std::vector<std::string> staged_files = files_named(true);
 	const std::vector<std::string> original_files = files_named(false);
-	std::minstd_rand random(kRounds);
+	std::minstd_rand random(static_cast<unsigned>(rounds()));
 	std::uniform_int_distribution<int> interval(0, kMaxRoundIntervalMs);
 
-	for (int round = 1; round <= kRounds; round++) {
+	for (std::uint64_t round = 1; round <= rounds(); round++) {
 		bool prompt = round % 2 == 1 || booted_with_flush_htable();
 		const std::vector<std::string> &files = prompt ? staged_files : original_files;
 		const std::string &file = files[(round / 2) % files.size()];
@@ -506,7 +517,7 @@ KTAP_TEST(agent_rounds_race_generators_and_readers)
 	ktap::note(run.agent.rounds, " rounds in ", seconds.count(), " s, ",
 		   run.agent.empty_rounds, " of them found nothing to delete");
 	check_tally(tally);
-	EXPECT_EQ(run.agent.rounds, kRounds);
+	EXPECT_EQ(run.agent.rounds, rounds());
 	EXPECT_GT(run.agent.deleted, 0ul);
 	EXPECT_GT(run.created, 0ul);
 	/* The readers did read while the agent worked. */
@@ -565,5 +576,11 @@ KTAP_TEST(saved_and_current_records_replay_to_pcr10)
 
 int main(int argc, char **argv)
 {
-	return ktap::run(argc, argv);
+	std::vector<char *> args(argv, argv + argc + 1);
+
+	if (!take_number_options(args, {{"--rounds", &rounds()}}) || rounds() == 0) {
+		std::fprintf(stderr, "usage: %s [--rounds N] [-t TEST]... [-l]\n", argv[0]);
+		return 2;
+	}
+	return ktap::run(static_cast<int>(args.size() - 1), args.data());
 }
