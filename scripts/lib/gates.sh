@@ -97,6 +97,29 @@ gate_shellcheck() {
 	fi
 }
 
+# The KTAP parser that decides every suite's result, fed hand-written KTAP:
+# each scripts/tests/ktap/NAME.ktap must parse to NAME.expected.
+gate_ktap() {
+	local name=$1 ktap markers got
+	local -a cases=() bad=()
+	for ktap in "$REPO"/scripts/tests/ktap/*.ktap; do
+		cases+=("$ktap")
+		markers=0
+		grep -q '^# ISTEST-BEGIN ' "$ktap" && markers=1
+		if ! got=$(awk -v markers="$markers" -f "$SCRIPTS/lib/ktap.awk" "$ktap" |
+			diff -u "${ktap%.ktap}.expected" - 2>&1); then
+			bad+=("${ktap#"$REPO"/}:" "$got")
+		fi
+	done
+	if ((${#cases[@]} == 0)); then
+		gate_fail "$name" "no test cases in scripts/tests/ktap"
+	elif ((${#bad[@]} > 0)); then
+		gate_fail "$name" "${bad[@]}"
+	else
+		gate_pass "$name" "${#cases[@]} KTAP documents parsed as expected"
+	fi
+}
+
 # The C++ suite builds with -Wall -Wextra -Werror from a kernel tree,
 # through kselftest's lib.mk, and so does tools/ima_keeper.
 gate_cxx() {
@@ -352,7 +375,7 @@ run_gate() {
 	local suite=$1 gate=$2
 	mkdir -p "$GATES"
 	case "$gate" in
-	shellcheck | cxx | docs | series | checkpatch | bisect | warnings | matrix)
+	shellcheck | ktap | cxx | docs | series | checkpatch | bisect | warnings | matrix)
 		"gate_$gate" "$suite"
 		;;
 	*) suite_broken "$suite" "unknown gate '$gate'" ;;
