@@ -34,10 +34,10 @@ selftests_build() {
 	log=$(new_log selftests)
 	say "guest: building test programs (log: $log)"
 	mkdir -p "$SELFTESTS_OUT"
-	run_logged "$log" make -C "$dir" OUTPUT="$SELFTESTS_OUT" -j"$(nproc)"
+	run_logged "$log" make -C "$dir" OUTPUT="$SELFTESTS_OUT" CXX="ccache g++" -j"$(nproc)"
 	# The keeper goes with them: its tests run it from the same directory.
 	if [[ -f "$SRC/$KEEPER_REL/Makefile" ]]; then
-		run_logged "$log" make -C "$SRC/$KEEPER_REL" OUTPUT="$SELFTESTS_OUT" -j"$(nproc)"
+		run_logged "$log" make -C "$SRC/$KEEPER_REL" OUTPUT="$SELFTESTS_OUT" CXX="ccache g++" -j"$(nproc)"
 	fi
 }
 
