@@ -373,10 +373,18 @@ gate_builds_test_tree() {
 
 # run_gate SUITE GATE: run one gate (program name of a "host" suite).
 run_gate() {
-	local suite=$1 gate=$2
+	local suite=$1 gate=$2 lock
 	mkdir -p "$GATES"
 	case "$gate" in
-	shellcheck | ktap | cxx | docs | series | checkpatch | bisect | warnings | matrix)
+	series | checkpatch | bisect)
+		# They apply the series in one repository ($SERIES_GIT): one at
+		# a time, also when they share the lanes.
+		exec {lock}>"$CACHE/series.lock"
+		flock "$lock"
+		"gate_$gate" "$suite"
+		exec {lock}>&-
+		;;
+	shellcheck | ktap | cxx | docs | warnings | matrix)
 		"gate_$gate" "$suite"
 		;;
 	*) suite_broken "$suite" "unknown gate '$gate'" ;;
