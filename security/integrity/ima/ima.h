@@ -123,6 +123,9 @@ struct ima_queue_entry {
  * @count: number of records on @head
  * @binary_size: bytes needed to serialize the records for kexec,
  *	ULONG_MAX when not tracked or too large
+ * @gen: generation, bumped by every change other than an append (records
+ *	moved away, cut or detached), so that a reader can tell that the
+ *	position it holds no longer means what it did
  *
  * Records are added and moved with ima_extend_list_mutex held; readers
  * walk @head under RCU.  With CONFIG_IMA_STAGING a record can move from
@@ -133,6 +136,9 @@ struct ima_mlist {
 	struct list_head head;
 	atomic_long_t count;
 	unsigned long binary_size;
+#ifdef CONFIG_IMA_STAGING
+	unsigned long gen;
+#endif
 };
 
 extern struct ima_mlist ima_measurements;	/* the current list */

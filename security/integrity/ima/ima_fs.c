@@ -84,6 +84,9 @@ static const struct file_operations ima_measurements_count_ops = {
 struct ima_mfile {
 	struct pid *opener;		/* thread group that opened the file */
 	struct list_head reader;	/* on ima_readers, if read-only */
+	unsigned long gen;		/* list generation at position 0 */
+	struct ima_queue_entry *cur;	/* the record at @cur_pos, or NULL */
+	loff_t cur_pos;
 };
 
 static DEFINE_MUTEX(ima_mfiles_mutex);	/* protects the three below */
@@ -247,11 +250,79 @@ static ssize_t ima_staged_write(struct file *file, const char __user *buf,
 {
 	return ima_write_request(file, buf, datalen, ppos, ima_staged_request);
 }
+
+/*
+ * A read of an open file goes on from the record where its last read
+ * stopped, rather than walking the list from the head to its position,
+ * as long as the list did not change since the position left 0: the
+ * remembered record is then still on the list, since a change bumps the
+ * generation under ima_extend_list_mutex before any record is freed, and
+ * records are freed after a grace period.  A read after the list changed
+ * fails with -ESTALE instead of resolving its position against records
+ * that moved: it would skip or repeat some.  Seeking to 0 starts again.
+ *
+ * Returns true with *@v set (a record, NULL at the end of the list, or
+ * ERR_PTR(-ESTALE)) when it decided, false when the list must be walked.
+ * Called under rcu_read_lock(), with the seq_file's lock held.
+ */
+static bool ima_mfile_resume(struct seq_file *m, struct ima_mlist *list,
+			     loff_t pos, void **v)
+{
+	struct ima_mfile *mf = m->private;
+	unsigned long gen = READ_ONCE(list->gen);
+	struct list_head *p;
+
+	if (!pos) {
+		mf->gen = gen;
+		mf->cur = NULL;
+		return false;
+	}
+	if (gen != mf->gen) {
+		*v = ERR_PTR(-ESTALE);
+		return true;
+	}
+	if (!mf->cur || (pos != mf->cur_pos && pos != mf->cur_pos + 1))
+		return false;
+	if (pos == mf->cur_pos) {
+		*v = mf->cur;
+		return true;
+	}
+	p = rcu_dereference(list_next_rcu(&mf->cur->later));
+	if (ima_is_measurement_list_head(p)) {
+		*v = NULL;
+		return true;
+	}
+	mf->cur = list_entry(p, struct ima_queue_entry, later);
+	mf->cur_pos = pos;
+	*v = mf->cur;
+	return true;
+}
+
+/* @qe is at @pos: the next read may go on from it. */
+static void ima_mfile_remember(struct seq_file *m, struct ima_queue_entry *qe,
+			       loff_t pos)
+{
+	struct ima_mfile *mf = m->private;
+
+	mf->cur = qe;
+	mf->cur_pos = pos;
+}
 #else
 static int ima_open_measurement_list(struct inode *inode, struct file *file,
 				     const struct seq_operations *ops)
 {
 	return seq_open(file, ops);
+}
+
+static bool ima_mfile_resume(struct seq_file *m, struct ima_mlist *list,
+			     loff_t pos, void **v)
+{
+	return false;
+}
+
+static void ima_mfile_remember(struct seq_file *m, struct ima_queue_entry *qe,
+			       loff_t pos)
+{
 }
 #endif /* CONFIG_IMA_STAGING */
 
@@ -260,26 +331,33 @@ static int ima_open_measurement_list(struct inode *inode, struct file *file,
  * taken here and dropped by ima_measurements_stop(): once it is dropped,
  * the records may be deleted.
  */
-static void *ima_list_start(struct ima_mlist *list, loff_t *pos)
+static void *ima_list_start(struct seq_file *m, struct ima_mlist *list,
+			    loff_t *pos)
 	__acquires(RCU)
 {
 	struct list_head *p = &list->head;
+	struct ima_queue_entry *qe;
 	loff_t l = *pos;
+	void *v;
 
 	rcu_read_lock();
+	if (ima_mfile_resume(m, list, *pos, &v))
+		return v;
 	do {
 		p = rcu_dereference(list_next_rcu(p));
 		if (ima_is_measurement_list_head(p))
 			return NULL;
 	} while (l--);
 
-	return list_entry(p, struct ima_queue_entry, later);
+	qe = list_entry(p, struct ima_queue_entry, later);
+	ima_mfile_remember(m, qe, *pos);
+	return qe;
 }
 
 static void *ima_measurements_start(struct seq_file *m, loff_t *pos)
 	__acquires(RCU)
 {
-	return ima_list_start(&ima_measurements, pos);
+	return ima_list_start(m, &ima_measurements, pos);
 }
 
 static void *ima_measurements_next(struct seq_file *m, void *v, loff_t *pos)
@@ -291,7 +369,9 @@ static void *ima_measurements_next(struct seq_file *m, void *v, loff_t *pos)
 
 	if (ima_is_measurement_list_head(p))
 		return NULL;
-	return list_entry(p, struct ima_queue_entry, later);
+	qe = list_entry(p, struct ima_queue_entry, later);
+	ima_mfile_remember(m, qe, *pos);
+	return qe;
 }
 
 static void ima_measurements_stop(struct seq_file *m, void *v)
@@ -494,7 +574,7 @@ static const struct file_operations ima_ascii_measurements_ops = {
 static void *ima_staged_start(struct seq_file *m, loff_t *pos)
 	__acquires(RCU)
 {
-	return ima_list_start(&ima_measurements_staged, pos);
+	return ima_list_start(m, &ima_measurements_staged, pos);
 }
 
 static const struct seq_operations ima_staged_seqops = {

@@ -366,6 +366,17 @@ static int __init ima_flush_htable_setup(char *str)
 __setup("ima_flush_htable", ima_flush_htable_setup);
 
 /*
+ * Records left @list, or moved within it: readers that hold a position in
+ * it must start again.  Called with ima_extend_list_mutex held, before the
+ * records are freed (after a grace period): a reader that still sees the
+ * old generation under rcu_read_lock() may use a record it remembers.
+ */
+static void ima_mlist_changed(struct ima_mlist *list)
+{
+	WRITE_ONCE(list->gen, list->gen + 1);
+}
+
+/*
  * Move every record of the non-empty list @src to the empty list @dst.
  * A reader walking @src ends its walk at the head of @dst.
  * Called with ima_extend_list_mutex held.
@@ -386,6 +397,8 @@ VISIBLE_IF_KUNIT void ima_mlist_move(struct ima_mlist *dst,
 	atomic_long_set(&src->count, 0);
 	dst->binary_size = src->binary_size;
 	src->binary_size = IMA_EMPTY_BINARY_SIZE;
+	ima_mlist_changed(dst);
+	ima_mlist_changed(src);
 }
 
 /*
@@ -403,6 +416,7 @@ static struct list_head *ima_mlist_detach(struct ima_mlist *list,
 	INIT_LIST_HEAD_RCU(&list->head);
 	atomic_long_set(&list->count, 0);
 	list->binary_size = IMA_EMPTY_BINARY_SIZE;
+	ima_mlist_changed(list);
 	return first;
 }
 
@@ -461,6 +475,8 @@ ima_mlist_cut_front(struct ima_mlist *src, struct list_head *nth, long n,
 	INIT_LIST_HEAD_RCU(&src->head);
 	atomic_long_set(&src->count, 0);
 	src->binary_size = IMA_EMPTY_BINARY_SIZE;
+	ima_mlist_changed(src);
+	ima_mlist_changed(dst);
 	return first;
 }
 

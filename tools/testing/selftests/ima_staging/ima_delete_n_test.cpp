@@ -9,6 +9,7 @@
  */
 #include <cerrno>
 #include <fcntl.h>
+#include <unistd.h>
 
 #include "ktap.h"
 #include "lib/agent.h"
@@ -87,7 +88,55 @@ void ensure_records(std::size_t n)
 		create_measurement();
 }
 
+/*
+ * An agent that keeps a reader of the current list open on one fd and
+ * deletes with N on another: the reader, @extra bytes into the third
+ * record, gets at most the rest of that record, then ESTALE (which
+ * consumes nothing) until it seeks to 0, which reads the new list. It
+ * never skips a record nor sees one twice.
+ */
+void check_reader_across_n(ListFormat format, std::size_t extra)
+{
+	const std::string path = ima_path(list_file_name(format, "sha1"));
+
+	ensure_records(6);
+	UniqueFd reader = open_or_throw(path, O_RDONLY);
+	UniqueFd writer = open_original_writer();
+	Bytes before = read_file(path);
+	std::size_t two = leading_records_size(format, before, 2);
+	std::size_t three = leading_records_size(format, before, 3);
+	auto at = [&](std::size_t offset) { return before.begin() + static_cast<long>(offset); };
+
+	ASSERT_EQ(read_exact(reader.get(), two + extra), Bytes(before.begin(), at(two + extra)));
+	ASSERT_EQ(save_and_delete_oldest(writer.get(), 2), 0);
+
+	ReadsUntilError rest = read_until_error(reader.get());
+	EXPECT_EQ(errno_name(rest.error), "ESTALE");
+	ASSERT_LE(rest.bytes.size(), three - two - extra);
+	EXPECT_EQ(rest.bytes, Bytes(at(two + extra), at(two + extra + rest.bytes.size())));
+	ReadsUntilError again = read_until_error(reader.get());
+	EXPECT_EQ(errno_name(again.error), "ESTALE");
+	EXPECT_EQ(again.bytes.size(), 0u);
+
+	ASSERT_EQ(::lseek(reader.get(), 0, SEEK_SET), 0);
+	EXPECT_EQ(read_all(reader.get()), read_file(path));
+	EXPECT_EQ(check_invariant(), "");
+}
+
 } // namespace
+
+KTAP_TEST(a_reader_on_another_fd_gets_estale_after_n_never_a_skip)
+{
+	require_n();
+	for (ListFormat format : {ListFormat::binary, ListFormat::ascii}) {
+		for (std::size_t extra : {0, 5}) {
+			ktap::ScopedContext context(
+				ktap::str(format == ListFormat::binary ? "binary" : "ascii",
+					  " list, ", extra, " bytes into the third record"));
+			check_reader_across_n(format, extra);
+		}
+	}
+}
 
 KTAP_TEST(delete_the_oldest_record)
 {

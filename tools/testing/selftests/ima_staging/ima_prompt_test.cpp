@@ -300,6 +300,72 @@ KTAP_TEST(requests_through_every_staged_file_act_on_one_list)
 	EXPECT_EQ(check_invariant(), "");
 }
 
+/*
+ * A reader of the current list open on another fd than the writer's: after
+ * A its next read fails with ESTALE (consuming nothing), a seek to 0 reads
+ * the new current list. The same for a reader of the staged list after D.
+ */
+KTAP_TEST(a_reader_on_another_fd_gets_estale_after_a_and_d)
+{
+	require_staging();
+	delete_anything_staged();
+	for (ListFormat format : {ListFormat::binary, ListFormat::ascii}) {
+		ktap::ScopedContext context(format == ListFormat::binary ? "binary" : "ascii");
+		const std::string current = ima_path(list_file_name(format, "sha1"));
+		const std::string staged = ima_path(list_file_name(format, "sha1", true));
+		UniqueFd writer = open_staged_writer();
+		UniqueFd current_reader = open_or_throw(current, O_RDONLY);
+
+		create_measurement();
+		create_measurement();
+		Bytes before = read_file(current);
+		read_exact(current_reader.get(), leading_records_size(format, before, 1));
+		ASSERT_EQ(write_request(writer.get(), "A\n"), 0);
+		ReadsUntilError after_a = read_until_error(current_reader.get());
+		EXPECT_EQ(errno_name(after_a.error), "ESTALE");
+		EXPECT_EQ(after_a.bytes.size(), 0u);
+		ASSERT_EQ(::lseek(current_reader.get(), 0, SEEK_SET), 0);
+		EXPECT_EQ(read_all(current_reader.get()), read_file(current));
+
+		UniqueFd staged_reader = open_or_throw(staged, O_RDONLY);
+		Bytes staged_before = read_file(staged);
+		EXPECT_EQ(staged_before, before);
+		read_exact(staged_reader.get(), leading_records_size(format, staged_before, 1));
+		saved_store().append(read_staged_lists());
+		ASSERT_EQ(write_request(writer.get(), "D\n"), 0);
+		ReadsUntilError after_d = read_until_error(staged_reader.get());
+		EXPECT_EQ(errno_name(after_d.error), "ESTALE");
+		EXPECT_EQ(after_d.bytes.size(), 0u);
+		ASSERT_EQ(::lseek(staged_reader.get(), 0, SEEK_SET), 0);
+		EXPECT_EQ(read_all(staged_reader.get()).size(), 0u);
+	}
+	EXPECT_EQ(check_invariant(), "");
+}
+
+/*
+ * Reads go on where the last one stopped: read in small pieces, with a
+ * record appended halfway, a list file gives what one read of it gives.
+ */
+KTAP_TEST(reading_in_small_pieces_sees_every_record_once)
+{
+	require_staging();
+	for (ListFormat format : {ListFormat::binary, ListFormat::ascii}) {
+		ktap::ScopedContext context(format == ListFormat::binary ? "binary" : "ascii");
+		const std::string path = ima_path(list_file_name(format, "sha1"));
+		UniqueFd reader = open_or_throw(path, O_RDONLY);
+		std::size_t half = read_file(path).size() / 2;
+		Bytes got;
+
+		while (got.size() < half)
+			append(got, read_exact(reader.get(), std::min<std::size_t>(7, half - got.size() + 1)));
+		create_measurement();
+		ReadsUntilError rest = read_until_error(reader.get());
+		EXPECT_EQ(rest.error, 0);
+		append(got, rest.bytes);
+		EXPECT_EQ(got, read_file(path));
+	}
+}
+
 KTAP_TEST(count_shows_the_current_list_only)
 {
 	require_staging();

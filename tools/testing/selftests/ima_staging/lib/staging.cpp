@@ -231,6 +231,41 @@ Bytes first_records(std::string_view algo, const Bytes &list, std::size_t n)
 	return serialize_binary_list(records);
 }
 
+std::size_t leading_records_size(ListFormat format, const Bytes &list, std::size_t n)
+{
+	if (format == ListFormat::binary)
+		return first_records("sha1", list, n).size();
+
+	std::size_t size = 0;
+	for (std::size_t line = 0; line < n; line++) {
+		auto newline = std::find(list.begin() + static_cast<std::ptrdiff_t>(size), list.end(),
+					 '\n');
+		if (newline == list.end())
+			throw std::runtime_error("the ascii list has " + std::to_string(line) +
+						 " records, not " + std::to_string(n));
+		size = static_cast<std::size_t>(newline - list.begin()) + 1;
+	}
+	return size;
+}
+
+ReadsUntilError read_until_error(int fd)
+{
+	ReadsUntilError result;
+	std::uint8_t piece[64];
+
+	for (;;) {
+		ssize_t got = ::read(fd, piece, sizeof(piece));
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			result.error = got < 0 ? errno : 0;
+			return result;
+		}
+		result.bytes.insert(result.bytes.end(), piece, piece + got);
+	}
+}
+
 std::map<std::string, Bytes, std::less<>> read_oldest_records(std::size_t n)
 {
 	std::map<std::string, Bytes, std::less<>> group;

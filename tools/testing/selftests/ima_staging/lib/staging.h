@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "lib/bytes.h"
+#include "lib/ima_fs.h"
 #include "lib/records.h"
 #include "lib/sys.h"
 
@@ -112,6 +113,22 @@ void stage_save_delete(int fd, const std::function<void()> &between = {});
  * format; throws if it has fewer.
  */
 Bytes first_records(std::string_view algo, const Bytes &list, std::size_t n);
+
+/*
+ * The number of bytes the first @n records take in @list, the contents of a
+ * sha1 list file in @format; throws if it has fewer.
+ */
+std::size_t leading_records_size(ListFormat format, const Bytes &list, std::size_t n);
+
+/* What reads on an fd returned until one failed or hit the end. */
+struct ReadsUntilError {
+	Bytes bytes;
+	/* errno of the read that failed, 0 at the end of the file. */
+	int error = 0;
+};
+
+/* Reads @fd in small pieces until a read fails or returns 0. */
+ReadsUntilError read_until_error(int fd);
 
 /*
  * Leaves nothing staged: saves the staged records, if any, and deletes them
