@@ -130,18 +130,51 @@ static unsigned long ima_binary_size_add(unsigned long size,
 }
 
 /*
+ * The size of the template data of an "ima" record as
+ * ima_measurements_show() writes it: the digest without its length, the
+ * file name without its terminating NUL.
+ */
+static int ima_template_data_binary_size(struct ima_template_entry *entry)
+{
+	const struct ima_template_field *field;
+	int i, size = 0;
+
+	for (i = 0; i < entry->template_desc->num_fields; i++) {
+		field = entry->template_desc->fields[i];
+		if (!strcmp(field->field_id, "d"))
+			size += entry->template_data[i].len;
+		else if (!strcmp(field->field_id, "n"))
+			size += sizeof(u32) +
+				strlen(entry->template_data[i].data);
+		else
+			size += sizeof(u32) + entry->template_data[i].len;
+	}
+	return size;
+}
+
+/*
  * Calculate the memory required for serializing a single
  * binary_runtime_measurement list entry, which contains a
  * couple of variable length fields (e.g template name and data).
+ * It must be the number of bytes ima_measurements_show() writes for
+ * the entry into the kexec buffer, for every template: a custom one
+ * (ima_template_fmt=) has no name and is shown by its format.
  */
 static int get_binary_runtime_size(struct ima_template_entry *entry)
 {
+	const char *name = entry->template_desc->name;
 	int size = 0;
+
+	if (!*name)
+		name = entry->template_desc->fmt;
 
 	size += sizeof(u32);	/* pcr */
 	size += TPM_DIGEST_SIZE;
 	size += sizeof(int);	/* template name size field */
-	size += strlen(entry->template_desc->name);
+	size += strlen(name);
+	if (!strcmp(name, IMA_TEMPLATE_IMA_NAME))
+		return size + ima_template_data_binary_size(entry);
+
 	size += sizeof(entry->template_data_len);
 	size += entry->template_data_len;
 	return size;

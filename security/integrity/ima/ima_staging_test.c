@@ -10,6 +10,7 @@
  */
 
 #include <kunit/test.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include "ima.h"
 
@@ -436,6 +437,130 @@ static void suspended_requests_fail_and_change_nothing(struct kunit *test)
 	expect_records(test, &t->measurements, 3, 2);
 }
 
+/* A record of @desc whose fields hold @name or @len bytes of data. */
+static struct ima_queue_entry *alloc_template_record(struct kunit *test,
+						     struct ima_template_desc *desc,
+						     const char *name, u32 len)
+{
+	int digests = max(ima_sha1_idx, ima_hash_algo_idx) + 1;
+	struct ima_template_entry *entry;
+	struct ima_queue_entry *qe;
+	u32 field_len;
+	int i;
+
+	entry = kzalloc(struct_size(entry, template_data, desc->num_fields),
+			GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, entry);
+	entry->template_desc = desc;
+	entry->pcr = 10;
+	entry->digests = kcalloc(digests, sizeof(*entry->digests), GFP_KERNEL);
+	qe = kzalloc(sizeof(*qe), GFP_KERNEL);
+	if (!entry->digests || !qe)
+		goto nomem;
+	for (i = 0; i < desc->num_fields; i++) {
+		const char *id = desc->fields[i]->field_id;
+
+		/* strings keep their NUL, as the templates store them */
+		if (!strcmp(id, "n") || !strcmp(id, "n-ng") ||
+		    !strcmp(id, "xattrnames")) {
+			field_len = strlen(name) + 1;
+			entry->template_data[i].data = kstrdup(name, GFP_KERNEL);
+		} else {
+			field_len = !strcmp(id, "d") ? SHA1_DIGEST_SIZE : len;
+			entry->template_data[i].data = kzalloc(field_len,
+							       GFP_KERNEL);
+		}
+		if (!entry->template_data[i].data)
+			goto nomem;
+		entry->template_data[i].len = field_len;
+		entry->template_data_len += sizeof(field_len) + field_len;
+	}
+	qe->entry = entry;
+	INIT_HLIST_NODE(&qe->hnext);
+	return qe;
+nomem:
+	ima_free_template_entry(entry);
+	kfree(qe);
+	KUNIT_FAIL_AND_ABORT(test, "out of memory");
+	return NULL;
+}
+
+/* The bytes ima_measurements_show() writes for @qe, as kexec calls it. */
+static size_t shown_size(struct kunit *test, struct ima_queue_entry *qe)
+{
+	struct seq_file m = { .size = PAGE_SIZE };
+
+	m.buf = kunit_kzalloc(test, m.size, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, m.buf);
+	ima_measurements_show(&m, qe);
+	KUNIT_ASSERT_LT(test, m.count, m.size);
+	kunit_kfree(test, m.buf);
+	return m.count;
+}
+
+struct template_param {
+	const char *name;
+	const char *fmt;
+};
+
+static const struct template_param template_params[] = {
+	{ "ima", "d|n" },
+	{ "ima-ng", "d-ng|n-ng" },
+	{ "ima-sig", "d-ng|n-ng|sig" },
+	{ "ima-ngv2", "d-ngv2|n-ng" },
+	{ "ima-sigv2", "d-ngv2|n-ng|sig" },
+	{ "ima-buf", "d-ng|n-ng|buf" },
+	{ "ima-modsig", "d-ng|n-ng|sig|d-modsig|modsig" },
+	{ "evm-sig",
+	  "d-ng|n-ng|evmsig|xattrnames|xattrlengths|xattrvalues|iuid|igid|imode" },
+	/* a custom format, ima_template_fmt=: no name */
+	{ "", "d-ng|n-ng" },
+};
+
+static void template_param_desc(const struct template_param *p, char *desc)
+{
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "%s", *p->name ? p->name : p->fmt);
+}
+
+KUNIT_ARRAY_PARAM(template, template_params, template_param_desc);
+
+KUNIT_DEFINE_ACTION_WRAPPER(free_fields, kfree, const void *);
+
+/* A template descriptor of @p, freed at the end of the test. */
+static struct ima_template_desc *test_template_desc(struct kunit *test,
+						    const struct template_param *p)
+{
+	struct ima_template_desc *desc;
+
+	desc = kunit_kzalloc(test, sizeof(*desc), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, desc);
+	desc->name = (char *)p->name;
+	desc->fmt = (char *)p->fmt;
+	KUNIT_ASSERT_EQ(test, template_desc_init_fields(desc->fmt, &desc->fields,
+							&desc->num_fields), 0);
+	KUNIT_ASSERT_EQ(test,
+			kunit_add_action_or_reset(test, free_fields, desc->fields),
+			0);
+	return desc;
+}
+
+/* The list's kexec size of a record equals what the dump writes for it. */
+static void size_estimate_equals_what_the_dump_writes(struct kunit *test)
+{
+	const struct template_param *p = test->param_value;
+	struct staging_test *t = test->priv;
+	struct ima_template_desc *desc = test_template_desc(test, p);
+	struct ima_queue_entry *qe;
+	unsigned long size = 0;
+
+	qe = alloc_template_record(test, desc, "/measure/file-1", 13);
+	list_add_tail(&qe->later, &t->measurements.head);
+	atomic_long_inc(&t->measurements.count);
+
+	ima_mlist_nth(&t->measurements, 1, &size);
+	KUNIT_EXPECT_EQ(test, size, shown_size(test, qe));
+}
+
 static struct kunit_case staging_test_cases[] = {
 	KUNIT_CASE(stage_moves_the_whole_list),
 	KUNIT_CASE(stage_refuses_and_changes_nothing),
@@ -447,6 +572,8 @@ static struct kunit_case staging_test_cases[] = {
 	KUNIT_CASE(cut_front_splices_the_rest_before_new_records),
 	KUNIT_CASE(cut_front_of_every_record),
 	KUNIT_CASE(suspended_requests_fail_and_change_nothing),
+	KUNIT_CASE_PARAM(size_estimate_equals_what_the_dump_writes,
+			 template_gen_params),
 	{}
 };
 
