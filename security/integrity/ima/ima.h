@@ -367,6 +367,11 @@ int ima_restore_measurement_entry(struct ima_template_entry *entry);
 int ima_restore_measurement_list(loff_t bufsize, void *buf);
 int ima_measurements_show(struct seq_file *m, void *v);
 unsigned long ima_get_binary_runtime_size(void);
+int ima_binary_record_size(struct ima_template_entry *entry);
+#if IS_ENABLED(CONFIG_KUNIT) && IS_ENABLED(CONFIG_IMA_KEXEC)
+bool ima_dump_mlist(struct seq_file *file, struct ima_mlist *list,
+		    struct ima_kexec_hdr *khdr);
+#endif
 int ima_init_template(void);
 void ima_init_template_list(void);
 int __init ima_init_digests(void);

@@ -160,7 +160,7 @@ static int ima_template_data_binary_size(struct ima_template_entry *entry)
  * the entry into the kexec buffer, for every template: a custom one
  * (ima_template_fmt=) has no name and is shown by its format.
  */
-static int get_binary_runtime_size(struct ima_template_entry *entry)
+int ima_binary_record_size(struct ima_template_entry *entry)
 {
 	const char *name = entry->template_desc->name;
 	int size = 0;
@@ -213,7 +213,7 @@ static int ima_add_digest_entry(struct ima_template_entry *entry,
 	if (ima_measurements.binary_size != ULONG_MAX)
 		ima_measurements.binary_size =
 			ima_binary_size_add(ima_measurements.binary_size,
-					    get_binary_runtime_size(entry));
+					    ima_binary_record_size(entry));
 	return 0;
 }
 
@@ -456,7 +456,7 @@ VISIBLE_IF_KUNIT struct list_head *ima_mlist_nth(struct ima_mlist *list,
 		p = p->next;
 		qe = list_entry(p, struct ima_queue_entry, later);
 		*size = ima_binary_size_add(*size,
-					    get_binary_runtime_size(qe->entry));
+					    ima_binary_record_size(qe->entry));
 		cond_resched();
 	}
 	return p;

@@ -561,6 +561,48 @@ static void size_estimate_equals_what_the_dump_writes(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, size, shown_size(test, qe));
 }
 
+#ifdef CONFIG_IMA_KEXEC
+/* A buffer one byte short of the list ends at a record boundary. */
+static void dump_writes_whole_records_only(struct kunit *test)
+{
+	static const struct template_param custom = { "", "d-ng|n-ng" };
+	struct ima_template_desc *desc = test_template_desc(test, &custom);
+	static const char * const names[] = { "/a", "/measure/b", "/c/d/e" };
+	struct staging_test *t = test->priv;
+	size_t sizes[ARRAY_SIZE(names)];
+	struct ima_kexec_hdr khdr = {};
+	struct ima_queue_entry *qe;
+	struct seq_file m = {};
+	size_t total = 0;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(names); i++) {
+		qe = alloc_template_record(test, desc, names[i], 20 + i);
+		list_add_tail(&qe->later, &t->measurements.head);
+		atomic_long_inc(&t->measurements.count);
+		sizes[i] = shown_size(test, qe);
+		total += sizes[i];
+	}
+
+	/* room for all of them, but the dump may use one byte less */
+	m.buf = kunit_kzalloc(test, sizeof(khdr) + total, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, m.buf);
+	m.size = sizeof(khdr) + total - 1;
+	m.count = sizeof(khdr);
+	KUNIT_EXPECT_FALSE(test, ima_dump_mlist(&m, &t->measurements, &khdr));
+	KUNIT_EXPECT_EQ(test, khdr.count, 2);
+	KUNIT_EXPECT_EQ(test, m.count, sizeof(khdr) + sizes[0] + sizes[1]);
+
+	/* and a buffer of the exact size takes them all */
+	m.size++;
+	m.count = sizeof(khdr);
+	khdr.count = 0;
+	KUNIT_EXPECT_TRUE(test, ima_dump_mlist(&m, &t->measurements, &khdr));
+	KUNIT_EXPECT_EQ(test, khdr.count, ARRAY_SIZE(names));
+	KUNIT_EXPECT_EQ(test, m.count, m.size);
+}
+#endif
+
 static struct kunit_case staging_test_cases[] = {
 	KUNIT_CASE(stage_moves_the_whole_list),
 	KUNIT_CASE(stage_refuses_and_changes_nothing),
@@ -574,6 +616,9 @@ static struct kunit_case staging_test_cases[] = {
 	KUNIT_CASE(suspended_requests_fail_and_change_nothing),
 	KUNIT_CASE_PARAM(size_estimate_equals_what_the_dump_writes,
 			 template_gen_params),
+#ifdef CONFIG_IMA_KEXEC
+	KUNIT_CASE(dump_writes_whole_records_only),
+#endif
 	{}
 };
 
