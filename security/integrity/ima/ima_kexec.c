@@ -145,6 +145,7 @@ void ima_add_kexec_buffer(struct kimage *image)
 				  .buf_min = 0, .buf_max = ULONG_MAX,
 				  .top_down = true };
 	unsigned long binary_runtime_size;
+	unsigned long extra_memory;
 
 	/* use more understandable variable names than defined in kbuf */
 	size_t kexec_buffer_size = 0;
@@ -155,15 +156,21 @@ void ima_add_kexec_buffer(struct kimage *image)
 		return;
 
 	/*
-	 * Reserve an extra half page of memory for additional measurements
-	 * added during the kexec load.
+	 * Reserve extra memory for the measurements added between the kexec
+	 * load and the reboot: CONFIG_IMA_KEXEC_EXTRA_MEMORY_KB, or half a
+	 * page when it is 0.  Records that do not fit are not carried.
 	 */
+	if (CONFIG_IMA_KEXEC_EXTRA_MEMORY_KB > 0)
+		extra_memory = CONFIG_IMA_KEXEC_EXTRA_MEMORY_KB * 1024UL;
+	else
+		extra_memory = PAGE_SIZE / 2;
+
 	binary_runtime_size = ima_get_binary_runtime_size();
-	if (binary_runtime_size >= ULONG_MAX - PAGE_SIZE)
+	if (binary_runtime_size >= ULONG_MAX - extra_memory - PAGE_SIZE)
 		kexec_segment_size = ULONG_MAX;
 	else
-		kexec_segment_size = ALIGN(ima_get_binary_runtime_size() +
-					   PAGE_SIZE / 2, PAGE_SIZE);
+		kexec_segment_size = ALIGN(binary_runtime_size + extra_memory,
+					   PAGE_SIZE);
 	if ((kexec_segment_size == ULONG_MAX) ||
 	    ((kexec_segment_size >> PAGE_SHIFT) > totalram_pages() / 2)) {
 		pr_err("Binary measurement list too large.\n");
