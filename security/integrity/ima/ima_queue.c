@@ -220,16 +220,20 @@ static int ima_add_digest_entry(struct ima_template_entry *entry,
 /*
  * Return the amount of memory required for serializing the
  * entire binary_runtime_measurement list, including the ima_kexec_hdr
- * structure.
+ * structure.  The sizes are read under the lock: N moves records, and
+ * their size, from one list to the other.
  */
 unsigned long ima_get_binary_runtime_size(void)
 {
-	unsigned long binary_runtime_size = ima_measurements.binary_size;
+	unsigned long binary_runtime_size;
 
+	mutex_lock(&ima_extend_list_mutex);
+	binary_runtime_size = ima_measurements.binary_size;
 #ifdef CONFIG_IMA_STAGING
 	binary_runtime_size = ima_binary_size_add(binary_runtime_size,
 						  ima_measurements_staged.binary_size);
 #endif
+	mutex_unlock(&ima_extend_list_mutex);
 
 	if (binary_runtime_size >= (ULONG_MAX - sizeof(struct ima_kexec_hdr)))
 		return ULONG_MAX;
