@@ -148,6 +148,7 @@ extern struct ima_mlist ima_measurements_staged;
  * @htable_spare: an empty hash table, or NULL
  * @flush_htable: deleting staged records also forgets their digests
  * @suspended: a reboot or kexec began: no record is added any more
+ * @n_between_steps: for KUnit tests only, called by N between its two steps
  *
  * With @flush_htable, staging moves the hash table along with the
  * records to @htable_staged, and new records go to @htable_spare, which
@@ -167,6 +168,9 @@ struct ima_staging {
 	struct hlist_head *htable_spare;
 	bool flush_htable;
 	bool suspended;
+#if IS_ENABLED(CONFIG_IMA_STAGING_KUNIT_TEST)
+	void (*n_between_steps)(struct ima_staging *s);
+#endif
 };
 
 extern struct ima_staging ima_staging;
@@ -187,6 +191,7 @@ struct list_head *ima_mlist_cut_front(struct ima_mlist *src,
 				      struct list_head *nth, long n,
 				      unsigned long size, struct ima_mlist *dst);
 void ima_free_records(struct list_head *first, long count, bool unhashed);
+void ima_suspend_staging(struct ima_staging *s);
 #endif
 int __init ima_init_staging(void);
 #else

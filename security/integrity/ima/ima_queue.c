@@ -362,7 +362,9 @@ int __init ima_init_digests(void)
  * counters and hash tables.  Walking and freeing records happen without
  * it.  ima_stage_mutex serializes the requests themselves, so that the
  * staged list and the staged and spare hash tables only change under a
- * request that is not racing another one.  The mutexes are global: a
+ * request that is not racing another one, and the suspension of
+ * measurement at a reboot with them.  It is taken before
+ * ima_extend_list_mutex, never after it.  The mutexes are global: a
  * request on a private struct ima_staging, as KUnit tests make, also
  * serializes with the live lists.
  *
@@ -373,12 +375,24 @@ int __init ima_init_digests(void)
  */
 static DEFINE_MUTEX(ima_stage_mutex);
 
+/*
+ * Measurement on @s ends: no record is added or moved any more.  Taking
+ * ima_stage_mutex first waits for a request in progress, so that the
+ * request either completes or fails before it moves anything.
+ */
+VISIBLE_IF_KUNIT void ima_suspend_staging(struct ima_staging *s)
+{
+	mutex_lock(&ima_stage_mutex);
+	mutex_lock(&ima_extend_list_mutex);
+	s->suspended = true;
+	mutex_unlock(&ima_extend_list_mutex);
+	mutex_unlock(&ima_stage_mutex);
+}
+
 static int ima_suspend_measurements(struct notifier_block *nb,
 				    unsigned long action, void *data)
 {
-	mutex_lock(&ima_extend_list_mutex);
-	ima_staging.suspended = true;
-	mutex_unlock(&ima_extend_list_mutex);
+	ima_suspend_staging(&ima_staging);
 	return NOTIFY_DONE;
 }
 
@@ -469,8 +483,9 @@ VISIBLE_IF_KUNIT struct list_head *ima_mlist_nth(struct ima_mlist *list,
 /*
  * Cut the records up to @nth, the @n-th, off the front of @src, move the
  * rest of @src in front of the records of @dst, and return the first cut
- * record.  @size is the serialized size of the cut records.  A reader on
- * a cut record walks on into the rest, now on @dst.
+ * record.  @size is the serialized size of the cut records; @nth is the
+ * head of @src when @n is 0, to cut nothing.  A reader on a cut record
+ * walks on into the rest, now on @dst.
  * Called with ima_extend_list_mutex held.
  */
 VISIBLE_IF_KUNIT struct list_head *
@@ -618,6 +633,18 @@ out:
 	return ret;
 }
 
+#if IS_ENABLED(CONFIG_IMA_STAGING_KUNIT_TEST)
+static void ima_n_between_steps(struct ima_staging *s)
+{
+	if (s->n_between_steps)
+		s->n_between_steps(s);
+}
+#else
+static inline void ima_n_between_steps(struct ima_staging *s)
+{
+}
+#endif
+
 /**
  * ima_delete_measurements - delete the @n oldest records of the current list
  * @s: the lists, &ima_staging outside of tests
@@ -630,9 +657,10 @@ out:
  * Return: 0, -EINVAL if @n is 0 or @s->flush_htable is set (the records'
  * digests would have to leave the hash table one by one), -EEXIST if
  * records are staged, -ENOENT if the current list holds fewer than @n
- * records, -ESTALE once a reboot or kexec began.  A request that meets
- * the reboot after staging leaves the records staged: the staged list
- * goes to the next kernel first, so the order of the records is kept.
+ * records, -ESTALE once a reboot or kexec began.  A reboot waits for the
+ * request (see ima_suspend_staging()); should measurement be suspended
+ * between the two steps all the same, the records are put back in front
+ * of the current list and the request fails having changed nothing.
  */
 int ima_delete_measurements(struct ima_staging *s, unsigned long n)
 {
@@ -658,9 +686,13 @@ int ima_delete_measurements(struct ima_staging *s, unsigned long n)
 		goto out;
 
 	nth = ima_mlist_nth(s->staged, n, &size);
+	ima_n_between_steps(s);
 
 	mutex_lock(&ima_extend_list_mutex);
 	if (s->suspended) {
+		/* put every record back: a failed request changes nothing */
+		ima_mlist_cut_front(s->staged, &s->staged->head, 0, 0,
+				    s->measurements);
 		mutex_unlock(&ima_extend_list_mutex);
 		ret = -ESTALE;
 		goto out;

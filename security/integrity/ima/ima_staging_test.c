@@ -10,11 +10,16 @@
  */
 
 #include <kunit/test.h>
+#include <linux/completion.h>
+#include <linux/delay.h>
+#include <linux/kthread.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include "ima.h"
 
 #define TEST_TEMPLATE_NAME	"ima-test"
+
+struct suspender;
 
 struct staging_test {
 	struct ima_mlist measurements;
@@ -22,6 +27,9 @@ struct staging_test {
 	struct hlist_head *tables[2];
 	struct ima_staging s;
 	unsigned int next_record;
+	struct kunit *test;
+	struct suspender *suspender;
+	bool suspended_during_n;
 };
 
 static struct ima_template_desc test_desc = {
@@ -192,6 +200,7 @@ static int staging_test_init(struct kunit *test)
 	t->s.staged = &t->staged;
 	t->s.htable = t->tables[0];
 	t->s.htable_spare = t->tables[1];
+	t->test = test;
 	test->priv = t;
 	return 0;
 }
@@ -603,6 +612,88 @@ static void dump_writes_whole_records_only(struct kunit *test)
 }
 #endif
 
+/* Records are measured between N's steps, then a reboot begins. */
+static void measure_and_suspend(struct ima_staging *s)
+{
+	struct staging_test *t = container_of(s, struct staging_test, s);
+
+	add_records(t->test, t, 2, true);
+	s->suspended = true;
+}
+
+static void delete_n_meets_a_suspension_between_its_steps(struct kunit *test)
+{
+	struct staging_test *t = test->priv;
+
+	add_records(test, t, 6, true);
+	t->s.n_between_steps = measure_and_suspend;
+	KUNIT_EXPECT_EQ(test, ima_delete_measurements(&t->s, 4), -ESTALE);
+	expect_records(test, &t->staged, 0, 0);
+	expect_records(test, &t->measurements, 0, 8);
+	KUNIT_EXPECT_EQ(test, table_records(t->tables[0]), 8);
+}
+
+struct suspender {
+	struct ima_staging *s;
+	struct completion started;
+	struct completion done;
+};
+
+static int suspend_thread(void *data)
+{
+	struct suspender *sp = data;
+
+	complete(&sp->started);
+	ima_suspend_staging(sp->s);
+	complete(&sp->done);
+	return 0;
+}
+
+/*
+ * A reboot begins between N's steps, in another thread.  It gets 200 ms
+ * or more to suspend measurement while N is between its steps.
+ */
+static void start_a_suspension(struct ima_staging *s)
+{
+	struct staging_test *t = container_of(s, struct staging_test, s);
+	struct suspender *sp = t->suspender;
+	struct task_struct *task;
+	int i;
+
+	task = kthread_run(suspend_thread, sp, "ima_suspend_test");
+	if (IS_ERR(task)) {
+		complete(&sp->done);
+		return;
+	}
+	wait_for_completion(&sp->started);
+	for (i = 0; i < 200 && !READ_ONCE(s->suspended); i++)
+		usleep_range(1000, 2000);
+	t->suspended_during_n = READ_ONCE(s->suspended);
+}
+
+/* The suspension waits for N, which completes. */
+static void suspension_waits_for_a_request(struct kunit *test)
+{
+	struct staging_test *t = test->priv;
+	struct suspender *sp;
+
+	sp = kunit_kzalloc(test, sizeof(*sp), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, sp);
+	sp->s = &t->s;
+	init_completion(&sp->started);
+	init_completion(&sp->done);
+	t->suspender = sp;
+
+	add_records(test, t, 6, true);
+	t->s.n_between_steps = start_a_suspension;
+	KUNIT_EXPECT_EQ(test, ima_delete_measurements(&t->s, 4), 0);
+	wait_for_completion(&sp->done);
+	KUNIT_EXPECT_FALSE(test, t->suspended_during_n);
+	KUNIT_EXPECT_TRUE(test, t->s.suspended);
+	expect_records(test, &t->staged, 0, 0);
+	expect_records(test, &t->measurements, 4, 2);
+}
+
 static struct kunit_case staging_test_cases[] = {
 	KUNIT_CASE(stage_moves_the_whole_list),
 	KUNIT_CASE(stage_refuses_and_changes_nothing),
@@ -619,6 +710,8 @@ static struct kunit_case staging_test_cases[] = {
 #ifdef CONFIG_IMA_KEXEC
 	KUNIT_CASE(dump_writes_whole_records_only),
 #endif
+	KUNIT_CASE(delete_n_meets_a_suspension_between_its_steps),
+	KUNIT_CASE(suspension_waits_for_a_request),
 	{}
 };
 
