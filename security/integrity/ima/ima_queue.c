@@ -622,7 +622,11 @@ int ima_delete_staged_measurements(struct ima_staging *s)
 		goto out;
 
 	synchronize_rcu();
-	ima_free_records(first, count, s->flush_htable);
+	/*
+	 * Records whose hash table was detached with them are freed whole;
+	 * the others keep their remnants in the live table.
+	 */
+	ima_free_records(first, count, table);
 	if (table) {
 		for (i = 0; i < IMA_MEASURE_HTABLE_SIZE; i++)
 			INIT_HLIST_HEAD(&table[i]);

@@ -694,6 +694,31 @@ static void suspension_waits_for_a_request(struct kunit *test)
 	expect_records(test, &t->measurements, 4, 2);
 }
 
+/*
+ * D frees the records whole when it detached a staged hash table, and
+ * leaves remnants in the table otherwise: what ima_flush_htable says at
+ * the time of D does not matter.
+ */
+static void delete_staged_follows_the_detached_table(struct kunit *test)
+{
+	struct staging_test *t = test->priv;
+	struct ima_queue_entry *qe;
+	int key;
+
+	add_records(test, t, 4, true);
+	KUNIT_ASSERT_EQ(test, ima_stage_measurements(&t->s), 0);
+	KUNIT_ASSERT_NULL(test, t->s.htable_staged);
+	t->s.flush_htable = true;
+	KUNIT_ASSERT_EQ(test, ima_delete_staged_measurements(&t->s), 0);
+	t->s.flush_htable = false;
+
+	/* the records stayed in the live table: only their data is freed */
+	KUNIT_EXPECT_EQ(test, table_records(t->tables[0]), 4);
+	for (key = 0; key < IMA_MEASURE_HTABLE_SIZE; key++)
+		hlist_for_each_entry(qe, &t->tables[0][key], hnext)
+			KUNIT_EXPECT_EQ(test, qe->entry->template_data_len, 0);
+}
+
 static struct kunit_case staging_test_cases[] = {
 	KUNIT_CASE(stage_moves_the_whole_list),
 	KUNIT_CASE(stage_refuses_and_changes_nothing),
@@ -712,6 +737,7 @@ static struct kunit_case staging_test_cases[] = {
 #endif
 	KUNIT_CASE(delete_n_meets_a_suspension_between_its_steps),
 	KUNIT_CASE(suspension_waits_for_a_request),
+	KUNIT_CASE(delete_staged_follows_the_detached_table),
 	{}
 };
 
