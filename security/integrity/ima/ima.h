@@ -176,7 +176,7 @@ struct ima_staging {
 extern struct ima_staging ima_staging;
 
 int ima_stage_measurements(struct ima_staging *s);
-int ima_delete_staged_measurements(struct ima_staging *s);
+long ima_delete_staged_measurements(struct ima_staging *s);
 int ima_delete_measurements(struct ima_staging *s, unsigned long n);
 #ifdef CONFIG_IMA_STAGING_BENCH
 int ima_walk_measurements_locked(unsigned long n, unsigned long *size);

@@ -595,15 +595,15 @@ int ima_stage_measurements(struct ima_staging *s)
  * Their template digests stay in the hash table unless @s->flush_htable
  * is set.
  *
- * Return: 0, -ENOENT if nothing is staged, -ESTALE once a reboot or kexec
- * began: the records go to the next kernel.
+ * Return: the number of records deleted, -ENOENT if nothing is staged,
+ * -ESTALE once a reboot or kexec began: the records go to the next kernel.
  */
-int ima_delete_staged_measurements(struct ima_staging *s)
+long ima_delete_staged_measurements(struct ima_staging *s)
 {
 	struct hlist_head *table;
 	struct list_head *first;
 	long count;
-	int ret = 0;
+	long ret = 0;
 	int i;
 
 	mutex_lock(&ima_stage_mutex);
@@ -632,6 +632,7 @@ int ima_delete_staged_measurements(struct ima_staging *s)
 			INIT_HLIST_HEAD(&table[i]);
 		s->htable_spare = table;
 	}
+	ret = count;
 out:
 	mutex_unlock(&ima_stage_mutex);
 	return ret;
