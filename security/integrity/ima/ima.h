@@ -158,7 +158,9 @@ extern struct ima_mlist ima_measurements_staged;
  * the emptied table becomes the next spare.
  *
  * ima_staging holds the live lists; KUnit tests make private ones.
- * Changed with ima_extend_list_mutex held.
+ * @flush_htable is set at boot.  The other members change with
+ * ima_stage_mutex held, and all but @htable_spare, which only requests
+ * use, also with ima_extend_list_mutex held.
  */
 struct ima_staging {
 	struct ima_mlist *measurements;

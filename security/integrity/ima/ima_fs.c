@@ -86,7 +86,7 @@ struct ima_mfile {
 	struct list_head reader;	/* on ima_readers, if read-only */
 };
 
-static DEFINE_MUTEX(ima_mfiles_mutex);	/* protects the three below */
+static DEFINE_MUTEX(ima_mfiles_mutex);	/* protects the four below */
 static struct pid *ima_writer;		/* thread group of the writer */
 static unsigned int ima_writes;		/* files the writer opened to write */
 static unsigned int ima_nr_readers;	/* files open read-only */

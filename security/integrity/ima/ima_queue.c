@@ -501,7 +501,7 @@ ima_mlist_cut_front(struct ima_mlist *src, struct list_head *nth, long n,
 		rest_size -= size;
 
 	if (rest != &src->head) {
-		WRITE_ONCE(last->next, dst->head.next);
+		rcu_assign_pointer(list_next_rcu(last), dst->head.next);
 		dst->head.next->prev = last;
 		rest->prev = &dst->head;
 		rcu_assign_pointer(list_next_rcu(&dst->head), rest);
