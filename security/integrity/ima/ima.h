@@ -154,6 +154,7 @@ extern struct ima_mlist ima_measurements_staged;
  * @htable_spare: an empty hash table, or NULL
  * @flush_htable: deleting staged records also forgets their digests
  * @suspended: a reboot or kexec began: no record is added any more
+ * @n_between_steps: for KUnit tests only, called by N between its two steps
  *
  * With @flush_htable, staging moves the hash table along with the
  * records to @htable_staged, and new records go to @htable_spare, which
@@ -163,7 +164,9 @@ extern struct ima_mlist ima_measurements_staged;
  * the emptied table becomes the next spare.
  *
  * ima_staging holds the live lists; KUnit tests make private ones.
- * Changed with ima_extend_list_mutex held.
+ * @flush_htable is set at boot.  The other members change with
+ * ima_stage_mutex held, and all but @htable_spare, which only requests
+ * use, also with ima_extend_list_mutex held.
  */
 struct ima_staging {
 	struct ima_mlist *measurements;
@@ -173,12 +176,15 @@ struct ima_staging {
 	struct hlist_head *htable_spare;
 	bool flush_htable;
 	bool suspended;
+#if IS_ENABLED(CONFIG_IMA_STAGING_KUNIT_TEST)
+	void (*n_between_steps)(struct ima_staging *s);
+#endif
 };
 
 extern struct ima_staging ima_staging;
 
 int ima_stage_measurements(struct ima_staging *s);
-int ima_delete_staged_measurements(struct ima_staging *s);
+long ima_delete_staged_measurements(struct ima_staging *s);
 int ima_delete_measurements(struct ima_staging *s, unsigned long n);
 #ifdef CONFIG_IMA_STAGING_BENCH
 int ima_walk_measurements_locked(unsigned long n, unsigned long *size);
@@ -193,6 +199,7 @@ struct list_head *ima_mlist_cut_front(struct ima_mlist *src,
 				      struct list_head *nth, long n,
 				      unsigned long size, struct ima_mlist *dst);
 void ima_free_records(struct list_head *first, long count, bool unhashed);
+void ima_suspend_staging(struct ima_staging *s);
 #endif
 int __init ima_init_staging(void);
 #else
@@ -373,6 +380,11 @@ int ima_restore_measurement_entry(struct ima_template_entry *entry);
 int ima_restore_measurement_list(loff_t bufsize, void *buf);
 int ima_measurements_show(struct seq_file *m, void *v);
 unsigned long ima_get_binary_runtime_size(void);
+int ima_binary_record_size(struct ima_template_entry *entry);
+#if IS_ENABLED(CONFIG_KUNIT) && IS_ENABLED(CONFIG_IMA_KEXEC)
+bool ima_dump_mlist(struct seq_file *file, struct ima_mlist *list,
+		    struct ima_kexec_hdr *khdr);
+#endif
 int ima_init_template(void);
 void ima_init_template_list(void);
 int __init ima_init_digests(void);

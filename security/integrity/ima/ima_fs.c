@@ -89,7 +89,7 @@ struct ima_mfile {
 	loff_t cur_pos;
 };
 
-static DEFINE_MUTEX(ima_mfiles_mutex);	/* protects the three below */
+static DEFINE_MUTEX(ima_mfiles_mutex);	/* protects the four below */
 static struct pid *ima_writer;		/* thread group of the writer */
 static unsigned int ima_writes;		/* files the writer opened to write */
 static unsigned int ima_nr_readers;	/* files open read-only */
@@ -213,6 +213,32 @@ static ssize_t ima_write_request(struct file *file, const char __user *buf,
 	return datalen;
 }
 
+/*
+ * Audit a request that succeeded: who changed the measurement list, how,
+ * and how many records it deleted from kernel memory.
+ */
+static void ima_audit_request(const char *request, unsigned long deleted)
+{
+	char comm[TASK_COMM_LEN];
+	struct audit_buffer *ab;
+
+	ab = integrity_audit_log_start(audit_context(), GFP_KERNEL,
+				       AUDIT_INTEGRITY_STATUS);
+	if (!ab)
+		return;
+	audit_log_format(ab, "pid=%d uid=%u auid=%u ses=%u",
+			 task_pid_nr(current),
+			 from_kuid(&init_user_ns, current_uid()),
+			 from_kuid(&init_user_ns, audit_get_loginuid(current)),
+			 audit_get_sessionid(current));
+	audit_log_task_context(ab);
+	audit_log_format(ab, " op=measurement_list_request request=%s records_deleted=%lu comm=",
+			 request, deleted);
+	audit_log_untrustedstring(ab, get_task_comm(comm, current));
+	audit_log_format(ab, " res=1");
+	audit_log_end(ab);
+}
+
 /* Requests to the original files: N, delete the N oldest records. */
 static int ima_measurements_request(const char *request)
 {
@@ -225,7 +251,10 @@ static int ima_measurements_request(const char *request)
 	ret = kstrtoul(request, 10, &n);
 	if (ret)
 		return ret;
-	return ima_delete_measurements(&ima_staging, n);
+	ret = ima_delete_measurements(&ima_staging, n);
+	if (!ret)
+		ima_audit_request(request, n);
+	return ret;
 }
 
 static ssize_t ima_measurements_write(struct file *file, const char __user *buf,
@@ -238,11 +267,19 @@ static ssize_t ima_measurements_write(struct file *file, const char __user *buf,
 /* Requests to the _staged files: A, stage all records; D, delete them. */
 static int ima_staged_request(const char *request)
 {
+	long ret;
+
 	if (!strcmp(request, "A"))
-		return ima_stage_measurements(&ima_staging);
-	if (!strcmp(request, "D"))
-		return ima_delete_staged_measurements(&ima_staging);
-	return -EINVAL;
+		ret = ima_stage_measurements(&ima_staging);
+	else if (!strcmp(request, "D"))
+		ret = ima_delete_staged_measurements(&ima_staging);
+	else
+		return -EINVAL;
+	if (ret < 0)
+		return ret;
+	/* A deletes nothing and returns 0, D the number it deleted */
+	ima_audit_request(request, ret);
+	return 0;
 }
 
 static ssize_t ima_staged_write(struct file *file, const char __user *buf,

@@ -16,6 +16,7 @@
 #include <linux/overflow.h>
 #include <linux/reboot.h>
 #include <asm/page.h>
+#include <kunit/visibility.h>
 #include "ima.h"
 
 #ifdef CONFIG_IMA_KEXEC
@@ -60,26 +61,32 @@ out:
 }
 
 /*
- * Append the records of @list to the kexec buffer.  Measurement is
- * suspended by now, so the lists no longer change.
+ * Append the records of @list to @file, the kexec buffer, and count them
+ * in @khdr.  Only whole records are written: return false at the first
+ * record that does not fit, having written nothing of it.  Measurement
+ * is suspended by now, so the lists no longer change.
  */
-static int ima_dump_mlist(struct ima_mlist *list, struct ima_kexec_hdr *khdr)
+VISIBLE_IF_KUNIT bool ima_dump_mlist(struct seq_file *file,
+				     struct ima_mlist *list,
+				     struct ima_kexec_hdr *khdr)
 {
 	struct ima_queue_entry *qe;
 
 	list_for_each_entry_rcu(qe, &list->head, later, true) {
-		if (ima_kexec_file.count >= ima_kexec_file.size)
-			return -EINVAL;
+		if (ima_binary_record_size(qe->entry) >
+		    file->size - file->count)
+			return false;
 		khdr->count++;
-		ima_measurements_show(&ima_kexec_file, qe);
+		ima_measurements_show(file, qe);
 	}
-	return 0;
+	return true;
 }
 
 static int ima_dump_measurement_list(unsigned long *buffer_size, void **buffer,
 				     unsigned long segment_size)
 {
 	struct ima_kexec_hdr khdr;
+	unsigned long total = 0;
 	int ret = 0;
 
 	/* segment size can't change between kexec load and execute */
@@ -92,10 +99,16 @@ static int ima_dump_measurement_list(unsigned long *buffer_size, void **buffer,
 	khdr.version = 1;
 	/* Staged records are older than the current ones: they go first. */
 #ifdef CONFIG_IMA_STAGING
-	ret = ima_dump_mlist(&ima_measurements_staged, &khdr);
+	total = atomic_long_read(&ima_measurements_staged.count);
+	if (!ima_dump_mlist(&ima_kexec_file, &ima_measurements_staged, &khdr))
+		ret = -EINVAL;
 #endif
-	if (!ret)
-		ret = ima_dump_mlist(&ima_measurements, &khdr);
+	total += atomic_long_read(&ima_measurements.count);
+	if (!ret && !ima_dump_mlist(&ima_kexec_file, &ima_measurements, &khdr))
+		ret = -EINVAL;
+	if (ret)
+		pr_err("%lu measurement records not carried over kexec: no room left\n",
+		       total - (unsigned long)khdr.count);
 
 	/*
 	 * fill in reserved space with some buffer details
@@ -132,6 +145,7 @@ void ima_add_kexec_buffer(struct kimage *image)
 				  .buf_min = 0, .buf_max = ULONG_MAX,
 				  .top_down = true };
 	unsigned long binary_runtime_size;
+	unsigned long extra_memory;
 
 	/* use more understandable variable names than defined in kbuf */
 	size_t kexec_buffer_size = 0;
@@ -142,15 +156,21 @@ void ima_add_kexec_buffer(struct kimage *image)
 		return;
 
 	/*
-	 * Reserve an extra half page of memory for additional measurements
-	 * added during the kexec load.
+	 * Reserve extra memory for the measurements added between the kexec
+	 * load and the reboot: CONFIG_IMA_KEXEC_EXTRA_MEMORY_KB, or half a
+	 * page when it is 0.  Records that do not fit are not carried.
 	 */
+	if (CONFIG_IMA_KEXEC_EXTRA_MEMORY_KB > 0)
+		extra_memory = CONFIG_IMA_KEXEC_EXTRA_MEMORY_KB * 1024UL;
+	else
+		extra_memory = PAGE_SIZE / 2;
+
 	binary_runtime_size = ima_get_binary_runtime_size();
-	if (binary_runtime_size >= ULONG_MAX - PAGE_SIZE)
+	if (binary_runtime_size >= ULONG_MAX - extra_memory - PAGE_SIZE)
 		kexec_segment_size = ULONG_MAX;
 	else
-		kexec_segment_size = ALIGN(ima_get_binary_runtime_size() +
-					   PAGE_SIZE / 2, PAGE_SIZE);
+		kexec_segment_size = ALIGN(binary_runtime_size + extra_memory,
+					   PAGE_SIZE);
 	if ((kexec_segment_size == ULONG_MAX) ||
 	    ((kexec_segment_size >> PAGE_SHIFT) > totalram_pages() / 2)) {
 		pr_err("Binary measurement list too large.\n");

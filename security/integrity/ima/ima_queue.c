@@ -130,18 +130,51 @@ static unsigned long ima_binary_size_add(unsigned long size,
 }
 
 /*
+ * The size of the template data of an "ima" record as
+ * ima_measurements_show() writes it: the digest without its length, the
+ * file name without its terminating NUL.
+ */
+static int ima_template_data_binary_size(struct ima_template_entry *entry)
+{
+	const struct ima_template_field *field;
+	int i, size = 0;
+
+	for (i = 0; i < entry->template_desc->num_fields; i++) {
+		field = entry->template_desc->fields[i];
+		if (!strcmp(field->field_id, "d"))
+			size += entry->template_data[i].len;
+		else if (!strcmp(field->field_id, "n"))
+			size += sizeof(u32) +
+				strlen(entry->template_data[i].data);
+		else
+			size += sizeof(u32) + entry->template_data[i].len;
+	}
+	return size;
+}
+
+/*
  * Calculate the memory required for serializing a single
  * binary_runtime_measurement list entry, which contains a
  * couple of variable length fields (e.g template name and data).
+ * It must be the number of bytes ima_measurements_show() writes for
+ * the entry into the kexec buffer, for every template: a custom one
+ * (ima_template_fmt=) has no name and is shown by its format.
  */
-static int get_binary_runtime_size(struct ima_template_entry *entry)
+int ima_binary_record_size(struct ima_template_entry *entry)
 {
+	const char *name = entry->template_desc->name;
 	int size = 0;
+
+	if (!*name)
+		name = entry->template_desc->fmt;
 
 	size += sizeof(u32);	/* pcr */
 	size += TPM_DIGEST_SIZE;
 	size += sizeof(int);	/* template name size field */
-	size += strlen(entry->template_desc->name);
+	size += strlen(name);
+	if (!strcmp(name, IMA_TEMPLATE_IMA_NAME))
+		return size + ima_template_data_binary_size(entry);
+
 	size += sizeof(entry->template_data_len);
 	size += entry->template_data_len;
 	return size;
@@ -180,23 +213,27 @@ static int ima_add_digest_entry(struct ima_template_entry *entry,
 	if (ima_measurements.binary_size != ULONG_MAX)
 		ima_measurements.binary_size =
 			ima_binary_size_add(ima_measurements.binary_size,
-					    get_binary_runtime_size(entry));
+					    ima_binary_record_size(entry));
 	return 0;
 }
 
 /*
  * Return the amount of memory required for serializing the
  * entire binary_runtime_measurement list, including the ima_kexec_hdr
- * structure.
+ * structure.  The sizes are read under the lock: N moves records, and
+ * their size, from one list to the other.
  */
 unsigned long ima_get_binary_runtime_size(void)
 {
-	unsigned long binary_runtime_size = ima_measurements.binary_size;
+	unsigned long binary_runtime_size;
 
+	mutex_lock(&ima_extend_list_mutex);
+	binary_runtime_size = ima_measurements.binary_size;
 #ifdef CONFIG_IMA_STAGING
 	binary_runtime_size = ima_binary_size_add(binary_runtime_size,
 						  ima_measurements_staged.binary_size);
 #endif
+	mutex_unlock(&ima_extend_list_mutex);
 
 	if (binary_runtime_size >= (ULONG_MAX - sizeof(struct ima_kexec_hdr)))
 		return ULONG_MAX;
@@ -325,7 +362,9 @@ int __init ima_init_digests(void)
  * counters and hash tables.  Walking and freeing records happen without
  * it.  ima_stage_mutex serializes the requests themselves, so that the
  * staged list and the staged and spare hash tables only change under a
- * request that is not racing another one.  The mutexes are global: a
+ * request that is not racing another one, and the suspension of
+ * measurement at a reboot with them.  It is taken before
+ * ima_extend_list_mutex, never after it.  The mutexes are global: a
  * request on a private struct ima_staging, as KUnit tests make, also
  * serializes with the live lists.
  *
@@ -336,12 +375,24 @@ int __init ima_init_digests(void)
  */
 static DEFINE_MUTEX(ima_stage_mutex);
 
+/*
+ * Measurement on @s ends: no record is added or moved any more.  Taking
+ * ima_stage_mutex first waits for a request in progress, so that the
+ * request either completes or fails before it moves anything.
+ */
+VISIBLE_IF_KUNIT void ima_suspend_staging(struct ima_staging *s)
+{
+	mutex_lock(&ima_stage_mutex);
+	mutex_lock(&ima_extend_list_mutex);
+	s->suspended = true;
+	mutex_unlock(&ima_extend_list_mutex);
+	mutex_unlock(&ima_stage_mutex);
+}
+
 static int ima_suspend_measurements(struct notifier_block *nb,
 				    unsigned long action, void *data)
 {
-	mutex_lock(&ima_extend_list_mutex);
-	ima_staging.suspended = true;
-	mutex_unlock(&ima_extend_list_mutex);
+	ima_suspend_staging(&ima_staging);
 	return NOTIFY_DONE;
 }
 
@@ -437,7 +488,7 @@ VISIBLE_IF_KUNIT struct list_head *ima_mlist_nth(struct ima_mlist *list,
 		p = p->next;
 		qe = list_entry(p, struct ima_queue_entry, later);
 		*size = ima_binary_size_add(*size,
-					    get_binary_runtime_size(qe->entry));
+					    ima_binary_record_size(qe->entry));
 		cond_resched();
 	}
 	return p;
@@ -446,8 +497,9 @@ VISIBLE_IF_KUNIT struct list_head *ima_mlist_nth(struct ima_mlist *list,
 /*
  * Cut the records up to @nth, the @n-th, off the front of @src, move the
  * rest of @src in front of the records of @dst, and return the first cut
- * record.  @size is the serialized size of the cut records.  A reader on
- * a cut record walks on into the rest, now on @dst.
+ * record.  @size is the serialized size of the cut records; @nth is the
+ * head of @src when @n is 0, to cut nothing.  A reader on a cut record
+ * walks on into the rest, now on @dst.
  * Called with ima_extend_list_mutex held.
  */
 VISIBLE_IF_KUNIT struct list_head *
@@ -463,7 +515,7 @@ ima_mlist_cut_front(struct ima_mlist *src, struct list_head *nth, long n,
 		rest_size -= size;
 
 	if (rest != &src->head) {
-		WRITE_ONCE(last->next, dst->head.next);
+		rcu_assign_pointer(list_next_rcu(last), dst->head.next);
 		dst->head.next->prev = last;
 		rest->prev = &dst->head;
 		rcu_assign_pointer(list_next_rcu(&dst->head), rest);
@@ -559,15 +611,15 @@ int ima_stage_measurements(struct ima_staging *s)
  * Their template digests stay in the hash table unless @s->flush_htable
  * is set.
  *
- * Return: 0, -ENOENT if nothing is staged, -ESTALE once a reboot or kexec
- * began: the records go to the next kernel.
+ * Return: the number of records deleted, -ENOENT if nothing is staged,
+ * -ESTALE once a reboot or kexec began: the records go to the next kernel.
  */
-int ima_delete_staged_measurements(struct ima_staging *s)
+long ima_delete_staged_measurements(struct ima_staging *s)
 {
 	struct hlist_head *table;
 	struct list_head *first;
 	long count;
-	int ret = 0;
+	long ret = 0;
 	int i;
 
 	mutex_lock(&ima_stage_mutex);
@@ -586,16 +638,33 @@ int ima_delete_staged_measurements(struct ima_staging *s)
 		goto out;
 
 	synchronize_rcu();
-	ima_free_records(first, count, s->flush_htable);
+	/*
+	 * Records whose hash table was detached with them are freed whole;
+	 * the others keep their remnants in the live table.
+	 */
+	ima_free_records(first, count, table);
 	if (table) {
 		for (i = 0; i < IMA_MEASURE_HTABLE_SIZE; i++)
 			INIT_HLIST_HEAD(&table[i]);
 		s->htable_spare = table;
 	}
+	ret = count;
 out:
 	mutex_unlock(&ima_stage_mutex);
 	return ret;
 }
+
+#if IS_ENABLED(CONFIG_IMA_STAGING_KUNIT_TEST)
+static void ima_n_between_steps(struct ima_staging *s)
+{
+	if (s->n_between_steps)
+		s->n_between_steps(s);
+}
+#else
+static inline void ima_n_between_steps(struct ima_staging *s)
+{
+}
+#endif
 
 /**
  * ima_delete_measurements - delete the @n oldest records of the current list
@@ -609,9 +678,10 @@ out:
  * Return: 0, -EINVAL if @n is 0 or @s->flush_htable is set (the records'
  * digests would have to leave the hash table one by one), -EEXIST if
  * records are staged, -ENOENT if the current list holds fewer than @n
- * records, -ESTALE once a reboot or kexec began.  A request that meets
- * the reboot after staging leaves the records staged: the staged list
- * goes to the next kernel first, so the order of the records is kept.
+ * records, -ESTALE once a reboot or kexec began.  A reboot waits for the
+ * request (see ima_suspend_staging()); should measurement be suspended
+ * between the two steps all the same, the records are put back in front
+ * of the current list and the request fails having changed nothing.
  */
 int ima_delete_measurements(struct ima_staging *s, unsigned long n)
 {
@@ -637,9 +707,13 @@ int ima_delete_measurements(struct ima_staging *s, unsigned long n)
 		goto out;
 
 	nth = ima_mlist_nth(s->staged, n, &size);
+	ima_n_between_steps(s);
 
 	mutex_lock(&ima_extend_list_mutex);
 	if (s->suspended) {
+		/* put every record back: a failed request changes nothing */
+		ima_mlist_cut_front(s->staged, &s->staged->head, 0, 0,
+				    s->measurements);
 		mutex_unlock(&ima_extend_list_mutex);
 		ret = -ESTALE;
 		goto out;

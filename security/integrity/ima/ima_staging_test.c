@@ -10,10 +10,16 @@
  */
 
 #include <kunit/test.h>
+#include <linux/completion.h>
+#include <linux/delay.h>
+#include <linux/kthread.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include "ima.h"
 
 #define TEST_TEMPLATE_NAME	"ima-test"
+
+struct suspender;
 
 struct staging_test {
 	struct ima_mlist measurements;
@@ -21,6 +27,9 @@ struct staging_test {
 	struct hlist_head *tables[2];
 	struct ima_staging s;
 	unsigned int next_record;
+	struct kunit *test;
+	struct suspender *suspender;
+	bool suspended_during_n;
 };
 
 static struct ima_template_desc test_desc = {
@@ -191,6 +200,7 @@ static int staging_test_init(struct kunit *test)
 	t->s.staged = &t->staged;
 	t->s.htable = t->tables[0];
 	t->s.htable_spare = t->tables[1];
+	t->test = test;
 	test->priv = t;
 	return 0;
 }
@@ -270,7 +280,7 @@ static void delete_staged_keeps_digests_by_default(struct kunit *test)
 	add_records(test, t, 4, true);
 	KUNIT_ASSERT_EQ(test, ima_stage_measurements(&t->s), 0);
 	add_records(test, t, 1, true);
-	KUNIT_ASSERT_EQ(test, ima_delete_staged_measurements(&t->s), 0);
+	KUNIT_ASSERT_EQ(test, ima_delete_staged_measurements(&t->s), 4);
 	expect_records(test, &t->staged, 0, 0);
 	expect_records(test, &t->measurements, 4, 1);
 
@@ -302,7 +312,7 @@ static void delete_staged_flushes_the_staged_table(struct kunit *test)
 
 	add_records(test, t, 2, true);
 	KUNIT_EXPECT_EQ(test, table_records(t->tables[1]), 2);
-	KUNIT_ASSERT_EQ(test, ima_delete_staged_measurements(&t->s), 0);
+	KUNIT_ASSERT_EQ(test, ima_delete_staged_measurements(&t->s), 4);
 	expect_records(test, &t->staged, 0, 0);
 	expect_records(test, &t->measurements, 4, 2);
 	KUNIT_EXPECT_NULL(test, t->s.htable_staged);
@@ -314,7 +324,7 @@ static void delete_staged_flushes_the_staged_table(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, ima_stage_measurements(&t->s), 0);
 	KUNIT_EXPECT_PTR_EQ(test, t->s.htable_staged, t->tables[1]);
 	KUNIT_EXPECT_PTR_EQ(test, t->s.htable, t->tables[0]);
-	KUNIT_ASSERT_EQ(test, ima_delete_staged_measurements(&t->s), 0);
+	KUNIT_ASSERT_EQ(test, ima_delete_staged_measurements(&t->s), 2);
 	KUNIT_EXPECT_TRUE(test, table_is_empty(t->tables[1]));
 }
 
@@ -428,12 +438,285 @@ static void suspended_requests_fail_and_change_nothing(struct kunit *test)
 
 	/* and with nothing staged */
 	t->s.suspended = false;
-	KUNIT_ASSERT_EQ(test, ima_delete_staged_measurements(&t->s), 0);
+	KUNIT_ASSERT_EQ(test, ima_delete_staged_measurements(&t->s), 3);
 	t->s.suspended = true;
 	KUNIT_EXPECT_EQ(test, ima_stage_measurements(&t->s), -EACCES);
 	KUNIT_EXPECT_EQ(test, ima_delete_measurements(&t->s, 1), -ESTALE);
 	expect_records(test, &t->staged, 0, 0);
 	expect_records(test, &t->measurements, 3, 2);
+}
+
+/* A record of @desc whose fields hold @name or @len bytes of data. */
+static struct ima_queue_entry *alloc_template_record(struct kunit *test,
+						     struct ima_template_desc *desc,
+						     const char *name, u32 len)
+{
+	int digests = max(ima_sha1_idx, ima_hash_algo_idx) + 1;
+	struct ima_template_entry *entry;
+	struct ima_queue_entry *qe;
+	u32 field_len;
+	int i;
+
+	entry = kzalloc(struct_size(entry, template_data, desc->num_fields),
+			GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, entry);
+	entry->template_desc = desc;
+	entry->pcr = 10;
+	entry->digests = kcalloc(digests, sizeof(*entry->digests), GFP_KERNEL);
+	qe = kzalloc(sizeof(*qe), GFP_KERNEL);
+	if (!entry->digests || !qe)
+		goto nomem;
+	for (i = 0; i < desc->num_fields; i++) {
+		const char *id = desc->fields[i]->field_id;
+
+		/* strings keep their NUL, as the templates store them */
+		if (!strcmp(id, "n") || !strcmp(id, "n-ng") ||
+		    !strcmp(id, "xattrnames")) {
+			field_len = strlen(name) + 1;
+			entry->template_data[i].data = kstrdup(name, GFP_KERNEL);
+		} else {
+			field_len = !strcmp(id, "d") ? SHA1_DIGEST_SIZE : len;
+			entry->template_data[i].data = kzalloc(field_len,
+							       GFP_KERNEL);
+		}
+		if (!entry->template_data[i].data)
+			goto nomem;
+		entry->template_data[i].len = field_len;
+		entry->template_data_len += sizeof(field_len) + field_len;
+	}
+	qe->entry = entry;
+	INIT_HLIST_NODE(&qe->hnext);
+	return qe;
+nomem:
+	ima_free_template_entry(entry);
+	kfree(qe);
+	KUNIT_FAIL_AND_ABORT(test, "out of memory");
+	return NULL;
+}
+
+/* The bytes ima_measurements_show() writes for @qe, as kexec calls it. */
+static size_t shown_size(struct kunit *test, struct ima_queue_entry *qe)
+{
+	struct seq_file m = { .size = PAGE_SIZE };
+
+	m.buf = kunit_kzalloc(test, m.size, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, m.buf);
+	ima_measurements_show(&m, qe);
+	KUNIT_ASSERT_LT(test, m.count, m.size);
+	kunit_kfree(test, m.buf);
+	return m.count;
+}
+
+struct template_param {
+	const char *name;
+	const char *fmt;
+};
+
+static const struct template_param template_params[] = {
+	{ "ima", "d|n" },
+	{ "ima-ng", "d-ng|n-ng" },
+	{ "ima-sig", "d-ng|n-ng|sig" },
+	{ "ima-ngv2", "d-ngv2|n-ng" },
+	{ "ima-sigv2", "d-ngv2|n-ng|sig" },
+	{ "ima-buf", "d-ng|n-ng|buf" },
+	{ "ima-modsig", "d-ng|n-ng|sig|d-modsig|modsig" },
+	{ "evm-sig",
+	  "d-ng|n-ng|evmsig|xattrnames|xattrlengths|xattrvalues|iuid|igid|imode" },
+	/* a custom format, ima_template_fmt=: no name */
+	{ "", "d-ng|n-ng" },
+};
+
+static void template_param_desc(const struct template_param *p, char *desc)
+{
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "%s", *p->name ? p->name : p->fmt);
+}
+
+KUNIT_ARRAY_PARAM(template, template_params, template_param_desc);
+
+KUNIT_DEFINE_ACTION_WRAPPER(free_fields, kfree, const void *);
+
+/* A template descriptor of @p, freed at the end of the test. */
+static struct ima_template_desc *test_template_desc(struct kunit *test,
+						    const struct template_param *p)
+{
+	struct ima_template_desc *desc;
+
+	desc = kunit_kzalloc(test, sizeof(*desc), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, desc);
+	desc->name = (char *)p->name;
+	desc->fmt = (char *)p->fmt;
+	KUNIT_ASSERT_EQ(test, template_desc_init_fields(desc->fmt, &desc->fields,
+							&desc->num_fields), 0);
+	KUNIT_ASSERT_EQ(test,
+			kunit_add_action_or_reset(test, free_fields, desc->fields),
+			0);
+	return desc;
+}
+
+/* The list's kexec size of a record equals what the dump writes for it. */
+static void size_estimate_equals_what_the_dump_writes(struct kunit *test)
+{
+	const struct template_param *p = test->param_value;
+	struct staging_test *t = test->priv;
+	struct ima_template_desc *desc = test_template_desc(test, p);
+	struct ima_queue_entry *qe;
+	unsigned long size = 0;
+
+	qe = alloc_template_record(test, desc, "/measure/file-1", 13);
+	list_add_tail(&qe->later, &t->measurements.head);
+	atomic_long_inc(&t->measurements.count);
+
+	ima_mlist_nth(&t->measurements, 1, &size);
+	KUNIT_EXPECT_EQ(test, size, shown_size(test, qe));
+}
+
+#ifdef CONFIG_IMA_KEXEC
+/* A buffer one byte short of the list ends at a record boundary. */
+static void dump_writes_whole_records_only(struct kunit *test)
+{
+	static const struct template_param custom = { "", "d-ng|n-ng" };
+	struct ima_template_desc *desc = test_template_desc(test, &custom);
+	static const char * const names[] = { "/a", "/measure/b", "/c/d/e" };
+	struct staging_test *t = test->priv;
+	size_t sizes[ARRAY_SIZE(names)];
+	struct ima_kexec_hdr khdr = {};
+	struct ima_queue_entry *qe;
+	struct seq_file m = {};
+	size_t total = 0;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(names); i++) {
+		qe = alloc_template_record(test, desc, names[i], 20 + i);
+		list_add_tail(&qe->later, &t->measurements.head);
+		atomic_long_inc(&t->measurements.count);
+		sizes[i] = shown_size(test, qe);
+		total += sizes[i];
+	}
+
+	/* room for all of them, but the dump may use one byte less */
+	m.buf = kunit_kzalloc(test, sizeof(khdr) + total, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, m.buf);
+	m.size = sizeof(khdr) + total - 1;
+	m.count = sizeof(khdr);
+	KUNIT_EXPECT_FALSE(test, ima_dump_mlist(&m, &t->measurements, &khdr));
+	KUNIT_EXPECT_EQ(test, khdr.count, 2);
+	KUNIT_EXPECT_EQ(test, m.count, sizeof(khdr) + sizes[0] + sizes[1]);
+
+	/* and a buffer of the exact size takes them all */
+	m.size++;
+	m.count = sizeof(khdr);
+	khdr.count = 0;
+	KUNIT_EXPECT_TRUE(test, ima_dump_mlist(&m, &t->measurements, &khdr));
+	KUNIT_EXPECT_EQ(test, khdr.count, ARRAY_SIZE(names));
+	KUNIT_EXPECT_EQ(test, m.count, m.size);
+}
+#endif
+
+/* Records are measured between N's steps, then a reboot begins. */
+static void measure_and_suspend(struct ima_staging *s)
+{
+	struct staging_test *t = container_of(s, struct staging_test, s);
+
+	add_records(t->test, t, 2, true);
+	s->suspended = true;
+}
+
+static void delete_n_meets_a_suspension_between_its_steps(struct kunit *test)
+{
+	struct staging_test *t = test->priv;
+
+	add_records(test, t, 6, true);
+	t->s.n_between_steps = measure_and_suspend;
+	KUNIT_EXPECT_EQ(test, ima_delete_measurements(&t->s, 4), -ESTALE);
+	expect_records(test, &t->staged, 0, 0);
+	expect_records(test, &t->measurements, 0, 8);
+	KUNIT_EXPECT_EQ(test, table_records(t->tables[0]), 8);
+}
+
+struct suspender {
+	struct ima_staging *s;
+	struct completion started;
+	struct completion done;
+};
+
+static int suspend_thread(void *data)
+{
+	struct suspender *sp = data;
+
+	complete(&sp->started);
+	ima_suspend_staging(sp->s);
+	complete(&sp->done);
+	return 0;
+}
+
+/*
+ * A reboot begins between N's steps, in another thread.  It gets 200 ms
+ * or more to suspend measurement while N is between its steps.
+ */
+static void start_a_suspension(struct ima_staging *s)
+{
+	struct staging_test *t = container_of(s, struct staging_test, s);
+	struct suspender *sp = t->suspender;
+	struct task_struct *task;
+	int i;
+
+	task = kthread_run(suspend_thread, sp, "ima_suspend_test");
+	if (IS_ERR(task)) {
+		complete(&sp->done);
+		return;
+	}
+	wait_for_completion(&sp->started);
+	for (i = 0; i < 200 && !READ_ONCE(s->suspended); i++)
+		usleep_range(1000, 2000);
+	t->suspended_during_n = READ_ONCE(s->suspended);
+}
+
+/* The suspension waits for N, which completes. */
+static void suspension_waits_for_a_request(struct kunit *test)
+{
+	struct staging_test *t = test->priv;
+	struct suspender *sp;
+
+	sp = kunit_kzalloc(test, sizeof(*sp), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, sp);
+	sp->s = &t->s;
+	init_completion(&sp->started);
+	init_completion(&sp->done);
+	t->suspender = sp;
+
+	add_records(test, t, 6, true);
+	t->s.n_between_steps = start_a_suspension;
+	KUNIT_EXPECT_EQ(test, ima_delete_measurements(&t->s, 4), 0);
+	wait_for_completion(&sp->done);
+	KUNIT_EXPECT_FALSE(test, t->suspended_during_n);
+	KUNIT_EXPECT_TRUE(test, t->s.suspended);
+	expect_records(test, &t->staged, 0, 0);
+	expect_records(test, &t->measurements, 4, 2);
+}
+
+/*
+ * D frees the records whole when it detached a staged hash table, and
+ * leaves remnants in the table otherwise: what ima_flush_htable says at
+ * the time of D does not matter.
+ */
+static void delete_staged_follows_the_detached_table(struct kunit *test)
+{
+	struct staging_test *t = test->priv;
+	struct ima_queue_entry *qe;
+	int key;
+
+	add_records(test, t, 4, true);
+	KUNIT_ASSERT_EQ(test, ima_stage_measurements(&t->s), 0);
+	KUNIT_ASSERT_NULL(test, t->s.htable_staged);
+	t->s.flush_htable = true;
+	KUNIT_ASSERT_EQ(test, ima_delete_staged_measurements(&t->s), 4);
+	t->s.flush_htable = false;
+
+	/* the records stayed in the live table: only their data is freed */
+	KUNIT_EXPECT_EQ(test, table_records(t->tables[0]), 4);
+	for (key = 0; key < IMA_MEASURE_HTABLE_SIZE; key++)
+		hlist_for_each_entry(qe, &t->tables[0][key], hnext)
+			KUNIT_EXPECT_EQ(test, qe->entry->template_data_len, 0);
 }
 
 static struct kunit_case staging_test_cases[] = {
@@ -447,6 +730,14 @@ static struct kunit_case staging_test_cases[] = {
 	KUNIT_CASE(cut_front_splices_the_rest_before_new_records),
 	KUNIT_CASE(cut_front_of_every_record),
 	KUNIT_CASE(suspended_requests_fail_and_change_nothing),
+	KUNIT_CASE_PARAM(size_estimate_equals_what_the_dump_writes,
+			 template_gen_params),
+#ifdef CONFIG_IMA_KEXEC
+	KUNIT_CASE(dump_writes_whole_records_only),
+#endif
+	KUNIT_CASE(delete_n_meets_a_suspension_between_its_steps),
+	KUNIT_CASE(suspension_waits_for_a_request),
+	KUNIT_CASE(delete_staged_follows_the_detached_table),
 	{}
 };
 

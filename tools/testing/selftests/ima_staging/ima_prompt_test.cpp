@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <memory>
 #include <grp.h>
+#include <sstream>
 #include <thread>
 #include <unistd.h>
 
@@ -149,7 +150,83 @@ int in_child(const std::function<int()> &body)
 	return ChildProcess::fork_and_run(body).wait();
 }
 
+/* The kernel log lines of the audit records of measurement list requests. */
+std::vector<std::string> request_audit_lines()
+{
+	CommandResult dmesg = run_command({"dmesg"});
+	std::istringstream log(dmesg.output);
+	std::vector<std::string> lines;
+
+	if (dmesg.exit_code != 0)
+		throw std::runtime_error("dmesg failed: " + dmesg.output);
+	for (std::string line; std::getline(log, line);) {
+		if (line.find("op=measurement_list_request ") != std::string::npos)
+			lines.push_back(line);
+	}
+	return lines;
+}
+
+/* Waits up to two seconds for kauditd to log @count request records. */
+std::vector<std::string> wait_for_request_audit_lines(std::size_t count)
+{
+	std::vector<std::string> lines = request_audit_lines();
+
+	for (int i = 0; i < 200 && lines.size() < count; i++) {
+		::usleep(10000);
+		lines = request_audit_lines();
+	}
+	return lines;
+}
+
+bool contains(const std::string &text, const std::string &part)
+{
+	return text.find(part) != std::string::npos;
+}
+
 } // namespace
+
+/*
+ * First, while the kernel's audit printk rate limit still lets every record
+ * through: A, D and N that succeed leave an audit record naming the process,
+ * the request and the number of records deleted; a failed request none (D
+ * with nothing staged, and N, which ima_flush_htable refuses).
+ */
+KTAP_TEST(successful_requests_leave_an_audit_record)
+{
+	require_staging();
+	delete_anything_staged();
+	const bool flush = booted_with_flush_htable();
+	std::size_t before = request_audit_lines().size();
+	std::size_t expected = before + (flush ? 2 : 3);
+	std::string who = "pid=" + std::to_string(::getpid()) + " uid=0 ";
+	UniqueFd fd = open_staged_writer();
+
+	stage_something(fd.get());
+	std::size_t staged = read_binary_list("sha1", true).size();
+	saved_store().append(read_staged_lists());
+	ASSERT_EQ(write_request(fd.get(), "D\n"), 0);
+	EXPECT_EQ(write_request(fd.get(), "D\n"), ENOENT);
+	fd.reset();
+	create_measurement();
+	create_measurement();
+	UniqueFd original = open_or_throw(ima_path(original_request_file()), O_WRONLY);
+	ASSERT_EQ(save_and_delete_oldest(original.get(), 2), flush ? EINVAL : 0);
+	original.reset();
+
+	std::vector<std::string> lines = wait_for_request_audit_lines(expected);
+	ASSERT_EQ(lines.size(), expected);
+	EXPECT_TRUE(contains(lines[before], who + "auid="));
+	EXPECT_TRUE(contains(lines[before], " request=A records_deleted=0 "));
+	EXPECT_TRUE(contains(lines[before + 1], who + "auid="));
+	EXPECT_TRUE(contains(lines[before + 1],
+			     " request=D records_deleted=" + std::to_string(staged) + " "));
+	if (!flush) {
+		EXPECT_TRUE(contains(lines[before + 2], who + "auid="));
+		EXPECT_TRUE(contains(lines[before + 2], " request=2 records_deleted=2 "));
+	}
+	for (std::size_t i = before; i < lines.size(); i++)
+		ktap::note(lines[i]);
+}
 
 KTAP_TEST(read_staged_when_nothing_staged_returns_nothing)
 {
