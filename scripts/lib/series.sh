@@ -152,6 +152,40 @@ series_export() {
 	series_format "$1"
 }
 
+# sender_identity: sets SENDER to "Name <email>" of the user's git
+# configuration, for the From: and Signed-off-by: lines of an export; dies
+# when there is none or when it is the placeholder the series is kept under.
+SENDER=
+sender_identity() {
+	local name email placeholder
+	name=$(git -C "$REPO" config user.name || true)
+	email=$(git -C "$REPO" config user.email || true)
+	placeholder="${SERIES_IDENT[1]#user.name=} <${SERIES_IDENT[3]#user.email=}>"
+	[[ -n "$name" && -n "$email" ]] ||
+		die "export: no git identity: the patches need your From: and Signed-off-by:" \
+			"set it with: git config user.name 'Your Name'; git config user.email you@example.org"
+	[[ "$name <$email>" != "$placeholder" ]] ||
+		die "export: git identity is the series' placeholder $placeholder" \
+			"set your own with: git config user.name / user.email"
+	# shellcheck disable=SC2034 # used in scripts/ima-staging
+	SENDER="$name <$email>"
+}
+
+# series_sign DIR IDENTITY: the exported patches come from IDENTITY and are
+# signed off by it instead of the placeholder.
+series_sign() {
+	local dir=$1 identity=$2 placeholder patch
+	placeholder="${SERIES_IDENT[1]#user.name=} <${SERIES_IDENT[3]#user.email=}>"
+	for patch in "$dir"/[0-9][0-9][0-9][0-9]-*.patch; do
+		IDENTITY=$identity PLACEHOLDER=$placeholder awk '
+			$0 == "From: " ENVIRON["PLACEHOLDER"] { $0 = "From: " ENVIRON["IDENTITY"] }
+			$0 == "Signed-off-by: " ENVIRON["PLACEHOLDER"] { $0 = "Signed-off-by: " ENVIRON["IDENTITY"] }
+			{ print }
+		' "$patch" >"$patch.tmp"
+		mv -f "$patch.tmp" "$patch"
+	done
+}
+
 # series_format DIR: the applied series as numbered patches with a cover
 # letter.
 series_format() {
