@@ -87,6 +87,7 @@ struct ima_mfile {
 	unsigned long gen;		/* list generation at position 0 */
 	struct ima_queue_entry *cur;	/* the record at @cur_pos, or NULL */
 	loff_t cur_pos;
+	bool rewound;			/* read from byte 0 since @gen */
 };
 
 static DEFINE_MUTEX(ima_mfiles_mutex);	/* protects the four below */
@@ -291,12 +292,15 @@ static ssize_t ima_staged_write(struct file *file, const char __user *buf,
 /*
  * A read of an open file goes on from the record where its last read
  * stopped, rather than walking the list from the head to its position,
- * as long as the list did not change since the position left 0: the
- * remembered record is then still on the list, since a change bumps the
- * generation under ima_extend_list_mutex before any record is freed, and
- * records are freed after a grace period.  A read after the list changed
- * fails with -ESTALE instead of resolving its position against records
- * that moved: it would skip or repeat some.  Seeking to 0 starts again.
+ * as long as the list did not change since the file was read from byte 0:
+ * the remembered record is then not freed yet, since a change bumps the
+ * generation under ima_extend_list_mutex after changing the list and
+ * before any record is freed, and records are freed after a grace period.
+ * A read after the list changed fails with -ESTALE instead of resolving
+ * its position against records that moved: it would skip or repeat some.
+ * Only a read from byte 0 (after lseek(fd, 0, SEEK_SET), or the rewind of
+ * a request) takes the list as it is now; seq_file's own restarts from
+ * index 0, to reach another offset, do not.
  *
  * Returns true with *@v set (a record, NULL at the end of the list, or
  * ERR_PTR(-ESTALE)) when it decided, false when the list must be walked.
@@ -306,11 +310,15 @@ static bool ima_mfile_resume(struct seq_file *m, struct ima_mlist *list,
 			     loff_t pos, void **v)
 {
 	struct ima_mfile *mf = m->private;
-	unsigned long gen = READ_ONCE(list->gen);
 	struct list_head *p;
+	unsigned long gen;
 
-	if (!pos) {
+	/* pairs with ima_mlist_changed(): a new generation, a changed list */
+	gen = smp_load_acquire(&list->gen);
+
+	if (!pos && (mf->rewound || gen == mf->gen)) {
 		mf->gen = gen;
+		mf->rewound = false;
 		mf->cur = NULL;
 		return false;
 	}
@@ -333,6 +341,21 @@ static bool ima_mfile_resume(struct seq_file *m, struct ima_mlist *list,
 	mf->cur_pos = pos;
 	*v = mf->cur;
 	return true;
+}
+
+/* A read from byte 0 starts again at the head of the list as it is now. */
+static ssize_t ima_measurements_read(struct file *file, char __user *buf,
+				     size_t size, loff_t *ppos)
+{
+	struct seq_file *m = file->private_data;
+	struct ima_mfile *mf = m->private;
+
+	if (!*ppos) {
+		mutex_lock(&m->lock);
+		mf->rewound = true;
+		mutex_unlock(&m->lock);
+	}
+	return seq_read(file, buf, size, ppos);
 }
 
 /* @qe is at @pos: the next read may go on from it. */
@@ -516,12 +539,13 @@ static int ima_measurements_open(struct inode *inode, struct file *file)
 
 static const struct file_operations ima_measurements_ops = {
 	.open = ima_measurements_open,
-	.read = seq_read,
 	.llseek = seq_lseek,
 #ifdef CONFIG_IMA_STAGING
+	.read = ima_measurements_read,
 	.write = ima_measurements_write,
 	.release = ima_measurements_release,
 #else
+	.read = seq_read,
 	.release = seq_release,
 #endif
 };
@@ -597,12 +621,13 @@ static int ima_ascii_measurements_open(struct inode *inode, struct file *file)
 
 static const struct file_operations ima_ascii_measurements_ops = {
 	.open = ima_ascii_measurements_open,
-	.read = seq_read,
 	.llseek = seq_lseek,
 #ifdef CONFIG_IMA_STAGING
+	.read = ima_measurements_read,
 	.write = ima_measurements_write,
 	.release = ima_measurements_release,
 #else
+	.read = seq_read,
 	.release = seq_release,
 #endif
 };
@@ -628,7 +653,7 @@ static int ima_staged_open(struct inode *inode, struct file *file)
 
 static const struct file_operations ima_staged_ops = {
 	.open = ima_staged_open,
-	.read = seq_read,
+	.read = ima_measurements_read,
 	.write = ima_staged_write,
 	.llseek = seq_lseek,
 	.release = ima_measurements_release,
@@ -648,7 +673,7 @@ static int ima_ascii_staged_open(struct inode *inode, struct file *file)
 
 static const struct file_operations ima_ascii_staged_ops = {
 	.open = ima_ascii_staged_open,
-	.read = seq_read,
+	.read = ima_measurements_read,
 	.write = ima_staged_write,
 	.llseek = seq_lseek,
 	.release = ima_measurements_release,

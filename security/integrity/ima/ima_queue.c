@@ -418,13 +418,17 @@ __setup("ima_flush_htable", ima_flush_htable_setup);
 
 /*
  * Records left @list, or moved within it: readers that hold a position in
- * it must start again.  Called with ima_extend_list_mutex held, before the
- * records are freed (after a grace period): a reader that still sees the
- * old generation under rcu_read_lock() may use a record it remembers.
+ * it must start again.  Called with ima_extend_list_mutex held, after the
+ * list was changed and before any record that left it is freed (after a
+ * grace period).  The release pairs with the acquire of a reader: one that
+ * sees the new generation sees the changed list; one that sees the old
+ * generation inside rcu_read_lock() may still use a record it remembers,
+ * which is not freed before that reader is done.
  */
 static void ima_mlist_changed(struct ima_mlist *list)
 {
-	WRITE_ONCE(list->gen, list->gen + 1);
+	/* pairs with ima_mfile_resume(): the list changed before the bump */
+	smp_store_release(&list->gen, list->gen + 1);
 }
 
 /*

@@ -117,6 +117,15 @@ void check_reader_across_n(ListFormat format, std::size_t extra)
 	ReadsUntilError again = read_until_error(reader.get());
 	EXPECT_EQ(errno_name(again.error), "ESTALE");
 	EXPECT_EQ(again.bytes.size(), 0u);
+	/*
+	 * An offset into the changed list means nothing: no seek, no pread
+	 * to another offset than where the reader stands (or 0).
+	 */
+	std::uint8_t byte;
+	EXPECT_EQ(::lseek(reader.get(), 1, SEEK_SET), -1);
+	EXPECT_EQ(errno_name(errno), "ESTALE");
+	EXPECT_EQ(::pread(reader.get(), &byte, 1, static_cast<off_t>(three)), -1);
+	EXPECT_EQ(errno_name(errno), "ESTALE");
 
 	ASSERT_EQ(::lseek(reader.get(), 0, SEEK_SET), 0);
 	EXPECT_EQ(read_all(reader.get()), read_file(path));
