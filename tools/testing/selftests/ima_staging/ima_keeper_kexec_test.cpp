@@ -42,16 +42,7 @@ const std::vector<std::string> kTests = {
 	"verify_and_evmctl_agree_after_two_soft_reboots",
 };
 
-std::string state_path(const std::string &name)
-{
-	return kStateDir + "/" + name;
-}
-
-/* Reports test number @index, failed when @problems is not empty. */
-void report(std::size_t index, const std::string &problems)
-{
-	report_across_boots(index, kTests[index], problems, state_path("failed"));
-}
+const BootState kState(kStateDir, kTests);
 
 LogModel &model()
 {
@@ -84,7 +75,7 @@ std::string check_full_log()
  */
 std::string check_after_soft_reboot()
 {
-	Bytes before = read_file(state_path("model"));
+	Bytes before = read_file(kState.path("model"));
 	KeeperRun log = run_keeper(kStore, {"log"});
 	std::string problems = expect_exit(log, 0, "log");
 
@@ -101,8 +92,8 @@ std::string check_after_soft_reboot()
 
 [[noreturn]] void soft_reboot(int next_phase)
 {
-	write_file(state_path("model"), model().log());
-	write_file(state_path("phase"), as_bytes(std::to_string(next_phase) + "\n"));
+	write_file(kState.path("model"), model().log());
+	kState.set_number("phase", next_phase);
 	ktap::note("kexec with ", read_measurement_count(), " records in the kernel, ",
 		   read_binary_list("sha1", true).size(), " staged");
 	kexec_soft_reboot(kRunningKernelImage);
@@ -123,14 +114,7 @@ void first_boot()
 {
 	std::string missing = missing_requirement();
 
-	print_ktap_line("KTAP version 1");
-	if (!missing.empty()) {
-		print_ktap_line("1..0 # SKIP " + missing);
-		std::exit(4);
-	}
-	std::filesystem::create_directories(kStateDir);
-	write_file(state_path("failed"), as_bytes("0\n"));
-	print_ktap_line("1.." + std::to_string(kTests.size()));
+	kState.begin(missing);
 
 	model().start();
 	model().measure(10);
@@ -145,7 +129,7 @@ void first_boot()
 			    " records staged, not 5; ";
 	model().measure(3);
 	problems += check_full_log();
-	report(0, problems);
+	kState.report(0, problems);
 	soft_reboot(1);
 }
 
@@ -160,7 +144,7 @@ void after_interrupted_prompt_save()
 	if (read_measurement_count() != 0)
 		problems += "records left in the kernel after the save; ";
 	problems += check_full_log();
-	report(1, problems);
+	kState.report(1, problems);
 
 	/* N, unless ima_flush_htable refuses it. */
 	std::vector<std::string> save_args = {"save"};
@@ -175,7 +159,7 @@ void after_interrupted_prompt_save()
 	model().measure(2);
 	/* Readers count the deleted group once, before any reconciliation. */
 	problems_before_reboot += check_full_log();
-	write_file(state_path("problems"), as_bytes(problems_before_reboot));
+	write_file(kState.path("problems"), as_bytes(problems_before_reboot));
 	soft_reboot(2);
 }
 
@@ -183,12 +167,12 @@ int after_unrecorded_deletion()
 {
 	std::string problems = check_after_soft_reboot();
 
-	problems += read_text_file(state_path("problems"));
+	problems += read_text_file(kState.path("problems"));
 	KeeperRun save = run_keeper(kStore, {"save"});
 	problems += expect_exit(save, 0, "save");
 	if (save.err.find("was deleted from the kernel: recorded that") == std::string::npos)
 		problems += "the keeper did not record the deletion: " + save.err + "; ";
-	report(2, problems + check_full_log());
+	kState.report(2, problems + check_full_log());
 
 	problems.clear();
 	Bytes list = read_file(kStore + "/binary_runtime_measurements");
@@ -202,29 +186,23 @@ int after_unrecorded_deletion()
 	KeeperRun verify = run_keeper(kStore, {"verify"});
 	problems += expect_exit(verify, 0, "verify");
 	ktap::note(verify.out_text().substr(0, verify.out_text().size() - 1));
-	report(3, problems);
-	return std::stoul(read_text_file(state_path("failed"))) ? 1 : 0;
+	kState.report(3, problems);
+	return kState.number("failed") ? 1 : 0;
 }
 
 } // namespace
 
 int main()
 {
-	try {
-		if (!path_exists(state_path("phase"))) {
+	return kState.run({
+		[] {
 			first_boot();
 			return 1;
-		}
-		switch (std::stoul(read_text_file(state_path("phase")))) {
-		case 1:
+		},
+		[] {
 			after_interrupted_prompt_save();
-			break;
-		case 2:
-			return after_unrecorded_deletion();
-		}
-		print_ktap_line("# unknown phase in " + state_path("phase"));
-	} catch (const std::exception &e) {
-		print_ktap_line(std::string("# ") + e.what());
-	}
-	return 1;
+			return 1;
+		},
+		after_unrecorded_deletion,
+	});
 }

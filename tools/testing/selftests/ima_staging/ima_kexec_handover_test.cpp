@@ -50,25 +50,7 @@ const std::vector<std::string> kTests = {
 	"records_beyond_headroom_leave_a_valid_prefix",
 };
 
-std::string state_path(const std::string &name)
-{
-	return kStateDir + "/" + name;
-}
-
-unsigned long read_state_number(const std::string &name)
-{
-	return std::stoul(read_text_file(state_path(name)));
-}
-
-void write_state_number(const std::string &name, unsigned long value)
-{
-	write_file(state_path(name), as_bytes(std::to_string(value) + "\n"));
-}
-
-void report(std::size_t index, const std::string &problems)
-{
-	report_across_boots(index, kTests[index], problems, state_path("failed"));
-}
+const BootState kState(kStateDir, kTests);
 
 void measure(unsigned long count)
 {
@@ -128,7 +110,7 @@ std::string restore_problems()
 std::string check_everything_carried()
 {
 	std::string problems = restore_problems() + check_invariant();
-	unsigned long expected = read_state_number("expected") + 1;
+	unsigned long expected = kState.number("expected") + 1;
 
 	if (read_measurement_count() != expected)
 		problems += "records after the soft reboot: " +
@@ -146,10 +128,10 @@ std::string check_everything_carried()
 [[noreturn]] void soft_reboot(unsigned long next_phase, unsigned long expected,
 			      unsigned long after_load)
 {
-	write_state_number("expected", expected);
-	write_state_number("after_load", after_load);
-	write_state_number("phase", next_phase);
-	write_file(state_path("at_load"), list_in_kernel());
+	kState.set_number("expected", expected);
+	kState.set_number("after_load", after_load);
+	kState.set_number("phase", next_phase);
+	write_file(kState.path("at_load"), list_in_kernel());
 	ktap::note("kexec with ", records_in_kernel(), " records in the kernel, ", after_load,
 		   " more to measure after the load");
 	kexec_soft_reboot(kRunningKernelImage, [after_load] { measure(after_load); });
@@ -171,14 +153,7 @@ void first_boot()
 {
 	std::string missing = missing_requirement();
 
-	print_ktap_line("KTAP version 1");
-	if (!missing.empty()) {
-		print_ktap_line("1..0 # SKIP " + missing);
-		std::exit(4);
-	}
-	std::filesystem::create_directories(kStateDir);
-	write_state_number("failed", 0);
-	print_ktap_line("1.." + std::to_string(kTests.size()));
+	kState.begin(missing);
 	measure(kFirstBootRecords);
 	soft_reboot(1, records_in_kernel(), 0);
 }
@@ -195,7 +170,7 @@ void after_custom_template()
 	if (std::none_of(records.begin(), records.end(),
 			 [](const Record &r) { return r.template_name == kCustomFormat; }))
 		problems += "no record of the template " + kCustomFormat + "; ";
-	report(0, problems);
+	kState.report(0, problems);
 
 	measure(kBeforeStaging);
 	UniqueFd fd = open_or_throw(ima_path(staged_request_file()), O_RDWR);
@@ -216,7 +191,7 @@ void after_custom_template()
  */
 void after_headroom()
 {
-	report(1, check_everything_carried());
+	kState.report(1, check_everything_carried());
 
 	std::size_t beyond = kexec_headroom() + kPageSize + kBeyondHeadroom;
 	unsigned long after_load = beyond / last_record_size() + 1;
@@ -260,10 +235,10 @@ bool starts_with_records(const std::vector<Record> &records, const std::vector<R
 int after_beyond_headroom()
 {
 	std::string problems = restore_problems();
-	std::vector<Record> at_load = parse_binary_list(read_file(state_path("at_load")), 20);
+	std::vector<Record> at_load = parse_binary_list(read_file(kState.path("at_load")), 20);
 	std::vector<Record> records = read_binary_list("sha1");
 	std::size_t loaded = at_load.size();
-	unsigned long after_load = read_state_number("after_load");
+	unsigned long after_load = kState.number("after_load");
 	std::size_t carried = boot_aggregate_from(records, loaded);
 	std::size_t lost = loaded + after_load - std::min(carried, loaded + after_load);
 
@@ -277,32 +252,27 @@ int after_beyond_headroom()
 			    " records measured after the load carried, expected some, not all; ";
 	ktap::note(carried, " records carried, ", lost,
 		   " left behind (the previous kernel logs that number)");
-	report(2, problems);
-	return read_state_number("failed") ? 1 : 0;
+	kState.report(2, problems);
+	return kState.number("failed") ? 1 : 0;
 }
 
 } // namespace
 
 int main()
 {
-	try {
-		if (!path_exists(state_path("phase"))) {
+	return kState.run({
+		[] {
 			first_boot();
 			return 1;
-		}
-		switch (read_state_number("phase")) {
-		case 1:
+		},
+		[] {
 			after_custom_template();
-			break;
-		case 2:
+			return 1;
+		},
+		[] {
 			after_headroom();
-			break;
-		case 3:
-			return after_beyond_headroom();
-		}
-		print_ktap_line("# unknown phase in " + state_path("phase"));
-	} catch (const std::exception &e) {
-		print_ktap_line(std::string("# ") + e.what());
-	}
-	return 1;
+			return 1;
+		},
+		after_beyond_headroom,
+	});
 }

@@ -39,26 +39,7 @@ const std::vector<std::string> kTests = {
 	"evmctl_agrees_after_four_soft_reboots",
 };
 
-std::string state_path(const std::string &name)
-{
-	return kStateDir + "/" + name;
-}
-
-unsigned long read_state_number(const std::string &name)
-{
-	return std::stoul(read_text_file(state_path(name)));
-}
-
-void write_state_number(const std::string &name, unsigned long value)
-{
-	write_file(state_path(name), as_bytes(std::to_string(value) + "\n"));
-}
-
-/* Reports test number @index, failed when @problems is not empty. */
-void report(std::size_t index, const std::string &problems)
-{
-	report_across_boots(index, kTests[index], problems, state_path("failed"));
-}
+const BootState kState(kStateDir, kTests);
 
 /* Records saved plus records in the kernel. */
 unsigned long total_records()
@@ -73,8 +54,8 @@ unsigned long total_records()
 std::string check_after_soft_reboot()
 {
 	std::string problems = check_invariant();
-	unsigned long expected = read_state_number("expected_total") + 1;
-	bool raced = path_exists(state_path("raced"));
+	unsigned long expected = kState.number("expected_total") + 1;
+	bool raced = path_exists(kState.path("raced"));
 
 	/* Measurements racing the reboot add records we cannot count. */
 	if (raced ? total_records() < expected : total_records() != expected)
@@ -106,9 +87,9 @@ void measure(int count)
 {
 	saved_store().save_to(kStateDir);
 	/* Staged records travel too. */
-	write_state_number("expected_total",
+	kState.set_number("expected_total",
 			   total_records() + read_binary_list("sha1", true).size());
-	write_state_number("phase", next_phase);
+	kState.set_number("phase", next_phase);
 	ktap::note("kexec with ", read_measurement_count(), " records in the kernel, ",
 		   read_binary_list("sha1", true).size(), " staged");
 
@@ -141,15 +122,8 @@ void first_boot()
 {
 	std::string missing = missing_requirement();
 
-	print_ktap_line("KTAP version 1");
-	if (!missing.empty()) {
-		print_ktap_line("1..0 # SKIP " + missing);
-		std::exit(4);
-	}
-	std::filesystem::create_directories(kStateDir);
-	write_state_number("failed", 0);
-	print_ktap_line("1.." + std::to_string(kTests.size()));
-	report(0, check_invariant());
+	kState.begin(missing);
+	kState.report(0, check_invariant());
 	measure(5);
 	soft_reboot(1);
 }
@@ -157,14 +131,14 @@ void first_boot()
 /* Phase 1: after a kexec with nothing staged. Stage, keep the staged group, kexec. */
 void after_nothing_staged()
 {
-	report(1, check_after_soft_reboot());
+	kState.report(1, check_after_soft_reboot());
 	measure(3);
 	UniqueFd fd = open_or_throw(ima_path(staged_request_file()), O_RDWR);
 	if (int error = write_request(fd.get(), "A\n"))
 		throw std::runtime_error("A failed: errno " + std::to_string(error));
 	/* Read, but not deleted: they go to the next kernel, first. */
 	for (const auto &[algo, bytes] : read_staged_lists())
-		write_file(state_path("staged." + algo), bytes);
+		write_file(kState.path("staged." + algo), bytes);
 	measure(2);
 	fd.reset();
 	soft_reboot(2);
@@ -176,7 +150,7 @@ void after_stage_without_delete()
 	std::string problems = check_after_soft_reboot();
 
 	for (const std::string &algo : list_algos()) {
-		Bytes staged = read_file(state_path("staged." + algo));
+		Bytes staged = read_file(kState.path("staged." + algo));
 		Bytes current = read_binary_list_bytes(algo);
 
 		if (current.size() < staged.size() ||
@@ -189,7 +163,7 @@ void after_stage_without_delete()
 	if (int error = write_request(fd.get(), "D\n"); error != ENOENT)
 		problems += "D after the soft reboot: errno " + std::to_string(error) +
 			    ", expected ENOENT; ";
-	report(2, problems);
+	kState.report(2, problems);
 
 	measure(3);
 	stage_save_delete(fd.get(), [] { measure(2); });
@@ -207,51 +181,44 @@ void after_stage_without_delete()
  */
 void after_delete()
 {
-	report(3, check_after_soft_reboot());
+	kState.report(3, check_after_soft_reboot());
 	measure(4);
 	UniqueFd fd = open_or_throw(ima_path(original_request_file()), O_WRONLY);
 	if (int error = save_and_delete_oldest(fd.get(), 3))
 		throw std::runtime_error("N failed: errno " + std::to_string(error));
 	measure(1);
 	fd.reset();
-	write_file(state_path("raced"), as_bytes("1\n"));
+	write_file(kState.path("raced"), as_bytes("1\n"));
 	soft_reboot(4, true);
 }
 
 /* Phase 4: after a kexec after N. The last checks. */
 int after_delete_n()
 {
-	report(4, check_after_soft_reboot());
-	report(5, check_invariant_with_evmctl());
-	return read_state_number("failed") ? 1 : 0;
+	kState.report(4, check_after_soft_reboot());
+	kState.report(5, check_invariant_with_evmctl());
+	return kState.number("failed") ? 1 : 0;
+}
+
+/* A phase after a soft reboot starts from the store the last boot saved. */
+int resume(const std::function<int()> &phase)
+{
+	saved_store().load_from(kStateDir);
+	return phase();
 }
 
 } // namespace
 
 int main()
 {
-	try {
-		if (!path_exists(state_path("phase"))) {
+	return kState.run({
+		[] {
 			first_boot();
 			return 1;
-		}
-		saved_store().load_from(kStateDir);
-		switch (read_state_number("phase")) {
-		case 1:
-			after_nothing_staged();
-			break;
-		case 2:
-			after_stage_without_delete();
-			break;
-		case 3:
-			after_delete();
-			break;
-		case 4:
-			return after_delete_n();
-		}
-		print_ktap_line("# unknown phase in " + state_path("phase"));
-	} catch (const std::exception &e) {
-		print_ktap_line(std::string("# ") + e.what());
-	}
-	return 1;
+		},
+		[] { return resume([] { after_nothing_staged(); return 1; }); },
+		[] { return resume([] { after_stage_without_delete(); return 1; }); },
+		[] { return resume([] { after_delete(); return 1; }); },
+		[] { return resume(after_delete_n); },
+	});
 }

@@ -2,7 +2,10 @@
 #include "lib/kexec.h"
 
 #include <cstdio>
+#include <cstdlib>
+#include <exception>
 #include <fcntl.h>
+#include <filesystem>
 #include <linux/reboot.h>
 #include <stdexcept>
 #include <sys/syscall.h>
@@ -72,6 +75,47 @@ void report_across_boots(std::size_t index, const std::string &name,
 	} else {
 		print_ktap_line("ok " + number + " " + name);
 	}
+}
+
+unsigned long BootState::number(const std::string &name) const
+{
+	return std::stoul(read_text_file(path(name)));
+}
+
+void BootState::set_number(const std::string &name, unsigned long value) const
+{
+	write_file(path(name), as_bytes(std::to_string(value) + "\n"));
+}
+
+void BootState::begin(const std::string &missing) const
+{
+	print_ktap_line("KTAP version 1");
+	if (!missing.empty()) {
+		print_ktap_line("1..0 # SKIP " + missing);
+		std::exit(4);
+	}
+	std::filesystem::create_directories(dir_);
+	set_number("failed", 0);
+	print_ktap_line("1.." + std::to_string(tests_.size()));
+}
+
+void BootState::report(std::size_t index, const std::string &problems) const
+{
+	report_across_boots(index, tests_.at(index), problems, path("failed"));
+}
+
+int BootState::run(const std::vector<std::function<int()>> &phases) const
+{
+	try {
+		unsigned long phase = path_exists(path("phase")) ? number("phase") : 0;
+
+		if (phase < phases.size())
+			return phases[phase]();
+		print_ktap_line("# unknown phase in " + path("phase"));
+	} catch (const std::exception &e) {
+		print_ktap_line(std::string("# ") + e.what());
+	}
+	return 1;
 }
 
 } // namespace ima

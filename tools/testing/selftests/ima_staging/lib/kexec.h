@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace ima {
 
@@ -37,5 +38,43 @@ void print_ktap_line(const std::string &line);
  */
 void report_across_boots(std::size_t index, const std::string &name,
 			 const std::string &problems, const std::string &failed_file);
+
+/*
+ * The state of a program that runs once per boot across soft reboots: files
+ * in @dir, which the next boot's initramfs carries, and its tests, one per
+ * boot after the first, in order.
+ */
+class BootState {
+public:
+	BootState(std::string dir, std::vector<std::string> tests)
+		: dir_(std::move(dir)), tests_(std::move(tests))
+	{
+	}
+
+	/* "@dir/@name" */
+	std::string path(const std::string &name) const { return dir_ + "/" + name; }
+	/* The decimal number in the file @name. */
+	unsigned long number(const std::string &name) const;
+	void set_number(const std::string &name, unsigned long value) const;
+	/*
+	 * The first boot: the KTAP header and plan, an empty record of
+	 * failures; or, when @missing says what the system lacks, a skipped
+	 * program ("1..0 # SKIP @missing", exit code 4).
+	 */
+	void begin(const std::string &missing) const;
+	/* Reports test @index (report_across_boots, failures in "failed"). */
+	void report(std::size_t index, const std::string &problems) const;
+	/*
+	 * Runs the phase of this boot: @phases[0] on the first boot, then the
+	 * one the file "phase" names. A phase that ends in a soft reboot does
+	 * not return. Returns the phase's exit code; 1 for an unknown phase or
+	 * an exception, each reported as a KTAP diagnostic line.
+	 */
+	int run(const std::vector<std::function<int()>> &phases) const;
+
+private:
+	std::string dir_;
+	std::vector<std::string> tests_;
+};
 
 } // namespace ima
