@@ -110,11 +110,11 @@ void check_reader_across_n(ListFormat format, std::size_t extra)
 	ASSERT_EQ(read_exact(reader.get(), two + extra), Bytes(before.begin(), at(two + extra)));
 	ASSERT_EQ(save_and_delete_oldest(writer.get(), 2), 0);
 
-	ReadsUntilError rest = read_until_error(reader.get());
+	ReadsUntilError rest = read_until_error(reader.get(), kSmallReads);
 	EXPECT_EQ(errno_name(rest.error), "ESTALE");
 	ASSERT_LE(rest.bytes.size(), three - two - extra);
 	EXPECT_EQ(rest.bytes, Bytes(at(two + extra), at(two + extra + rest.bytes.size())));
-	ReadsUntilError again = read_until_error(reader.get());
+	ReadsUntilError again = read_until_error(reader.get(), kSmallReads);
 	EXPECT_EQ(errno_name(again.error), "ESTALE");
 	EXPECT_EQ(again.bytes.size(), 0u);
 	/*

@@ -398,7 +398,7 @@ KTAP_TEST(a_reader_on_another_fd_gets_estale_after_a_and_d)
 		Bytes before = read_file(current);
 		read_exact(current_reader.get(), leading_records_size(format, before, 1));
 		ASSERT_EQ(write_request(writer.get(), "A\n"), 0);
-		ReadsUntilError after_a = read_until_error(current_reader.get());
+		ReadsUntilError after_a = read_until_error(current_reader.get(), kSmallReads);
 		EXPECT_EQ(errno_name(after_a.error), "ESTALE");
 		EXPECT_EQ(after_a.bytes.size(), 0u);
 		ASSERT_EQ(::lseek(current_reader.get(), 0, SEEK_SET), 0);
@@ -410,7 +410,7 @@ KTAP_TEST(a_reader_on_another_fd_gets_estale_after_a_and_d)
 		read_exact(staged_reader.get(), leading_records_size(format, staged_before, 1));
 		saved_store().append(read_staged_lists());
 		ASSERT_EQ(write_request(writer.get(), "D\n"), 0);
-		ReadsUntilError after_d = read_until_error(staged_reader.get());
+		ReadsUntilError after_d = read_until_error(staged_reader.get(), kSmallReads);
 		EXPECT_EQ(errno_name(after_d.error), "ESTALE");
 		EXPECT_EQ(after_d.bytes.size(), 0u);
 		ASSERT_EQ(::lseek(staged_reader.get(), 0, SEEK_SET), 0);
@@ -436,7 +436,7 @@ KTAP_TEST(reading_in_small_pieces_sees_every_record_once)
 		while (got.size() < half)
 			append(got, read_exact(reader.get(), std::min<std::size_t>(7, half - got.size() + 1)));
 		create_measurement();
-		ReadsUntilError rest = read_until_error(reader.get());
+		ReadsUntilError rest = read_until_error(reader.get(), kSmallReads);
 		EXPECT_EQ(rest.error, 0);
 		append(got, rest.bytes);
 		EXPECT_EQ(got, read_file(path));

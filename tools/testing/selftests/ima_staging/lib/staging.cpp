@@ -248,24 +248,6 @@ std::size_t leading_records_size(ListFormat format, const Bytes &list, std::size
 	return size;
 }
 
-ReadsUntilError read_until_error(int fd)
-{
-	ReadsUntilError result;
-	std::uint8_t piece[64];
-
-	for (;;) {
-		ssize_t got = ::read(fd, piece, sizeof(piece));
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0) {
-			result.error = got < 0 ? errno : 0;
-			return result;
-		}
-		result.bytes.insert(result.bytes.end(), piece, piece + got);
-	}
-}
-
 std::map<std::string, Bytes, std::less<>> read_oldest_records(std::size_t n)
 {
 	std::map<std::string, Bytes, std::less<>> group;

@@ -120,15 +120,11 @@ Bytes first_records(std::string_view algo, const Bytes &list, std::size_t n);
  */
 std::size_t leading_records_size(ListFormat format, const Bytes &list, std::size_t n);
 
-/* What reads on an fd returned until one failed or hit the end. */
-struct ReadsUntilError {
-	Bytes bytes;
-	/* errno of the read that failed, 0 at the end of the file. */
-	int error = 0;
-};
-
-/* Reads @fd in small pieces until a read fails or returns 0. */
-ReadsUntilError read_until_error(int fd);
+/*
+ * The piece size of read_until_error() in the tests of a reader across a
+ * request: smaller than a record, so that a read resumes inside a list.
+ */
+inline constexpr std::size_t kSmallReads = 64;
 
 /*
  * Leaves nothing staged: saves the staged records, if any, and deletes them

@@ -109,23 +109,32 @@ Bytes read_exact(int fd, std::size_t size)
 	return data;
 }
 
-Bytes read_all(int fd)
+ReadsUntilError read_until_error(int fd, std::size_t piece)
 {
-	Bytes data;
-	std::uint8_t chunk[65536];
+	ReadsUntilError result;
+	Bytes buffer(piece);
 
 	for (;;) {
-		ssize_t got = ::read(fd, chunk, sizeof(chunk));
+		ssize_t got = ::read(fd, buffer.data(), buffer.size());
 
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			throw_errno("read from fd " + std::to_string(fd));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			result.error = got < 0 ? errno : 0;
+			return result;
 		}
-		if (got == 0)
-			return data;
-		data.insert(data.end(), chunk, chunk + got);
+		result.bytes.insert(result.bytes.end(), buffer.begin(), buffer.begin() + got);
 	}
+}
+
+Bytes read_all(int fd)
+{
+	ReadsUntilError read = read_until_error(fd, 65536);
+
+	if (read.error)
+		throw std::system_error(read.error, std::generic_category(),
+					"read from fd " + std::to_string(fd));
+	return std::move(read.bytes);
 }
 
 Bytes read_file(const std::string &path)

@@ -69,6 +69,16 @@ void write_all(int fd, ByteView data);
 /* Reads exactly @size bytes (a pipe message); throws on EOF or an error. */
 Bytes read_exact(int fd, std::size_t size);
 
+/* What reads on an fd returned until one failed or hit the end. */
+struct ReadsUntilError {
+	Bytes bytes;
+	/* errno of the read that failed, 0 at the end of the file. */
+	int error = 0;
+};
+
+/* Reads @fd in pieces of @piece bytes until a read fails or returns 0. */
+ReadsUntilError read_until_error(int fd, std::size_t piece);
+
 /* Reads from the current offset until EOF, in chunks (securityfs seq files). */
 Bytes read_all(int fd);
 Bytes read_file(const std::string &path);
