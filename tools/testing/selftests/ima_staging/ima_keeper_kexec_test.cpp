@@ -195,14 +195,8 @@ int after_unrecorded_deletion()
 int main()
 {
 	return kState.run({
-		[] {
-			first_boot();
-			return 1;
-		},
-		[] {
-			after_interrupted_prompt_save();
-			return 1;
-		},
+		BootState::rebooting(first_boot),
+		BootState::rebooting(after_interrupted_prompt_save),
 		after_unrecorded_deletion,
 	});
 }

@@ -261,18 +261,9 @@ int after_beyond_headroom()
 int main()
 {
 	return kState.run({
-		[] {
-			first_boot();
-			return 1;
-		},
-		[] {
-			after_custom_template();
-			return 1;
-		},
-		[] {
-			after_headroom();
-			return 1;
-		},
+		BootState::rebooting(first_boot),
+		BootState::rebooting(after_custom_template),
+		BootState::rebooting(after_headroom),
 		after_beyond_headroom,
 	});
 }

@@ -200,11 +200,13 @@ int after_delete_n()
 	return kState.number("failed") ? 1 : 0;
 }
 
-/* A phase after a soft reboot starts from the store the last boot saved. */
-int resume(const std::function<int()> &phase)
+/* A phase after a soft reboot: it starts from the store the last boot saved. */
+std::function<int()> resumed(std::function<int()> phase)
 {
-	saved_store().load_from(kStateDir);
-	return phase();
+	return [phase = std::move(phase)] {
+		saved_store().load_from(kStateDir);
+		return phase();
+	};
 }
 
 } // namespace
@@ -212,13 +214,10 @@ int resume(const std::function<int()> &phase)
 int main()
 {
 	return kState.run({
-		[] {
-			first_boot();
-			return 1;
-		},
-		[] { return resume([] { after_nothing_staged(); return 1; }); },
-		[] { return resume([] { after_stage_without_delete(); return 1; }); },
-		[] { return resume([] { after_delete(); return 1; }); },
-		[] { return resume(after_delete_n); },
+		BootState::rebooting(first_boot),
+		resumed(BootState::rebooting(after_nothing_staged)),
+		resumed(BootState::rebooting(after_stage_without_delete)),
+		resumed(BootState::rebooting(after_delete)),
+		resumed(after_delete_n),
 	});
 }

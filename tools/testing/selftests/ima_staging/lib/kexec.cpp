@@ -104,6 +104,14 @@ void BootState::report(std::size_t index, const std::string &problems) const
 	report_across_boots(index, tests_.at(index), problems, path("failed"));
 }
 
+std::function<int()> BootState::rebooting(void (*phase)())
+{
+	return [phase] {
+		phase();
+		return 1;
+	};
+}
+
 int BootState::run(const std::vector<std::function<int()>> &phases) const
 {
 	try {

@@ -71,6 +71,8 @@ public:
 	 * an exception, each reported as a KTAP diagnostic line.
 	 */
 	int run(const std::vector<std::function<int()>> &phases) const;
+	/* A phase of run() that ends in a soft reboot: 1 if it returns. */
+	static std::function<int()> rebooting(void (*phase)());
 
 private:
 	std::string dir_;
