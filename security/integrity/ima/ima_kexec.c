@@ -63,8 +63,10 @@ out:
 /*
  * Append the records of @list to @file, the kexec buffer, and count them
  * in @khdr.  Only whole records are written: return false at the first
- * record that does not fit, having written nothing of it.  Measurement
- * is suspended by now, so the lists no longer change.
+ * record that does not fit, having written nothing of it.  With
+ * CONFIG_IMA_STAGING measurement is suspended by now and the lists no
+ * longer change; without it, as before, records may still be appended
+ * to the list while it is walked.
  */
 VISIBLE_IF_KUNIT bool ima_dump_mlist(struct seq_file *file,
 				     struct ima_mlist *list,
@@ -99,16 +101,18 @@ static int ima_dump_measurement_list(unsigned long *buffer_size, void **buffer,
 	khdr.version = 1;
 	/* Staged records are older than the current ones: they go first. */
 #ifdef CONFIG_IMA_STAGING
-	total = atomic_long_read(&ima_measurements_staged.count);
 	if (!ima_dump_mlist(&ima_kexec_file, &ima_measurements_staged, &khdr))
 		ret = -EINVAL;
+	total = atomic_long_read(&ima_measurements_staged.count);
 #endif
-	total += atomic_long_read(&ima_measurements.count);
 	if (!ret && !ima_dump_mlist(&ima_kexec_file, &ima_measurements, &khdr))
 		ret = -EINVAL;
-	if (ret)
+	if (ret) {
+		/* read after the walk: records appended during it count */
+		total += atomic_long_read(&ima_measurements.count);
 		pr_err("%lu measurement records not carried over kexec: no room left\n",
-		       total - (unsigned long)khdr.count);
+		       total > khdr.count ? total - (unsigned long)khdr.count : 0);
+	}
 
 	/*
 	 * fill in reserved space with some buffer details

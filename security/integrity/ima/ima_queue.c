@@ -646,7 +646,7 @@ long ima_delete_staged_measurements(struct ima_staging *s)
 	 * Records whose hash table was detached with them are freed whole;
 	 * the others keep their remnants in the live table.
 	 */
-	ima_free_records(first, count, table);
+	ima_free_records(first, count, !!table);
 	if (table) {
 		for (i = 0; i < IMA_MEASURE_HTABLE_SIZE; i++)
 			INIT_HLIST_HEAD(&table[i]);
