@@ -18,6 +18,7 @@
 #include <linux/fs.h>
 #include <linux/security.h>
 #include <linux/hash.h>
+#include <linux/rhashtable-types.h>
 #include <linux/tpm.h>
 #include <linux/audit.h>
 #include <crypto/hash_info.h>
@@ -31,9 +32,6 @@ enum tpm_pcrs { TPM_PCR0 = 0, TPM_PCR8 = 8, TPM_PCR10 = 10 };
 /* digest size for IMA, fits SHA1 or MD5 */
 #define IMA_DIGEST_SIZE		SHA1_DIGEST_SIZE
 #define IMA_EVENT_NAME_LEN_MAX	255
-
-#define IMA_HASH_BITS 10
-#define IMA_MEASURE_HTABLE_SIZE (1 << IMA_HASH_BITS)
 
 #define IMA_TEMPLATE_FIELD_ID_MAX_LEN	16
 #define IMA_TEMPLATE_NUM_FIELDS_MAX	15
@@ -112,7 +110,6 @@ struct ima_template_entry {
 };
 
 struct ima_queue_entry {
-	struct hlist_node hnext;	/* place in hash collision list */
 	struct list_head later;		/* place in a measurement list */
 	struct ima_template_entry *entry;
 };
@@ -149,19 +146,20 @@ extern struct ima_mlist ima_measurements_staged;
  * struct ima_staging - the lists and hash tables staging works on
  * @measurements: the current list, which new records are appended to
  * @staged: the staged list
- * @htable: the hash table new records are added to
- * @htable_staged: the staged records' hash table, or NULL
- * @htable_spare: an empty hash table, or NULL
+ * @htable: the digest table new records are added to
+ * @htable_staged: the staged records' digest table, or NULL
+ * @htable_spare: an empty digest table, or NULL
  * @flush_htable: deleting staged records also forgets their digests
  * @suspended: a reboot or kexec began: no record is added any more
  * @n_between_steps: for KUnit tests only, called by N between its two steps
  *
- * With @flush_htable, staging moves the hash table along with the
- * records to @htable_staged, and new records go to @htable_spare, which
- * becomes @htable.  Lookups search both tables until the staged records
- * are deleted, so a record measured between staging and deletion is
- * never measured twice.  Deletion frees the staged table's records, and
- * the emptied table becomes the next spare.
+ * A digest stays in its table after its record is deleted, so that the
+ * same record is not added again.  With @flush_htable, staging moves the
+ * table along with the records to @htable_staged, and new records go to
+ * @htable_spare, which becomes @htable.  Lookups search both tables
+ * until the staged records are deleted, so a record measured between
+ * staging and deletion is never measured twice.  Deletion frees the
+ * staged table with the records, after making a new spare.
  *
  * ima_staging holds the live lists; KUnit tests make private ones.
  * @flush_htable is set at boot.  The other members change with
@@ -171,9 +169,9 @@ extern struct ima_mlist ima_measurements_staged;
 struct ima_staging {
 	struct ima_mlist *measurements;
 	struct ima_mlist *staged;
-	struct hlist_head *htable;
-	struct hlist_head *htable_staged;
-	struct hlist_head *htable_spare;
+	struct rhashtable *htable;
+	struct rhashtable *htable_staged;
+	struct rhashtable *htable_spare;
 	bool flush_htable;
 	bool suspended;
 #if IS_ENABLED(CONFIG_IMA_STAGING_KUNIT_TEST)
@@ -198,7 +196,8 @@ struct list_head *ima_mlist_nth(struct ima_mlist *list, unsigned long n,
 struct list_head *ima_mlist_cut_front(struct ima_mlist *src,
 				      struct list_head *nth, long n,
 				      unsigned long size, struct ima_mlist *dst);
-void ima_free_records(struct list_head *first, long count, bool unhashed);
+void ima_free_records(struct list_head *first, long count);
+bool ima_staging_lookup(struct ima_staging *s, const u8 *digest, int pcr);
 void ima_suspend_staging(struct ima_staging *s);
 #endif
 int __init ima_init_staging(void);
@@ -398,15 +397,19 @@ extern spinlock_t ima_queue_lock;
 
 struct ima_h_table {
 	atomic_long_t violations;
-	struct hlist_head queue[IMA_MEASURE_HTABLE_SIZE];
 };
 extern struct ima_h_table ima_htable;
 
-static inline unsigned int ima_hash_key(u8 *digest)
-{
-	/* there is no point in taking a hash of part of a digest */
-	return (digest[0] | digest[1] << 8) % IMA_MEASURE_HTABLE_SIZE;
-}
+int __init ima_init_htable(void);
+#if IS_ENABLED(CONFIG_KUNIT)
+/* The digest table, for KUnit tests; see ima_queue.c. */
+struct ima_digest;
+struct rhashtable *ima_htable_alloc(void);
+void ima_htable_free(struct rhashtable *table);
+struct ima_digest *ima_digest_alloc(const u8 *digest, int pcr);
+bool ima_htable_add(struct rhashtable *table, struct ima_digest *d);
+bool ima_htable_lookup(struct rhashtable *table, const u8 *digest, int pcr);
+#endif
 
 #define __ima_hooks(hook)				\
 	hook(NONE, none)				\

@@ -130,6 +130,9 @@ int __init ima_init(void)
 	rc = ima_init_crypto();
 	if (rc)
 		return rc;
+	rc = ima_init_htable();
+	if (rc)
+		return rc;
 	rc = ima_init_template();
 	if (rc != 0)
 		return rc;

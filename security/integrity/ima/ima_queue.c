@@ -18,6 +18,7 @@
 
 #include <linux/rculist.h>
 #include <linux/reboot.h>
+#include <linux/rhashtable.h>
 #include <linux/slab.h>
 #include <kunit/visibility.h>
 #include "ima.h"
@@ -38,10 +39,8 @@ static struct tpm_digest *digests;
 
 struct ima_mlist ima_measurements = IMA_MLIST_INIT(ima_measurements);
 
-/* key: inode (before secure-hashing a file) */
 struct ima_h_table ima_htable = {
 	.violations = ATOMIC_LONG_INIT(0),
-	.queue[0 ... IMA_MEASURE_HTABLE_SIZE - 1] = HLIST_HEAD_INIT
 };
 
 /* mutex protects atomicity of extending measurement list
@@ -50,45 +49,131 @@ struct ima_h_table ima_htable = {
  */
 static DEFINE_MUTEX(ima_extend_list_mutex);
 
-/* lookup up the digest value in the hash table, and return the entry */
-static struct ima_queue_entry *ima_lookup_digest_in(struct hlist_head *table,
-						    u8 *digest_value, int pcr)
-{
-	struct ima_queue_entry *qe, *ret = NULL;
-	unsigned int key;
-	int rc;
+/*
+ * The digest table holds the template digest (of ima_hash_algo) and the
+ * PCR of every record measured, so that a measurement already recorded
+ * is dropped.  An entry lives apart from its record so that it can
+ * outlast it: with CONFIG_IMA_STAGING a deleted record leaves only its
+ * entry behind, and deduplication goes on as if it had not been
+ * deleted.  The table is an rhashtable, which grows with its contents
+ * (in a worker, or in place when inserts outrun it): a lookup costs the
+ * same however many records were measured.
+ *
+ * Entries are added with ima_extend_list_mutex held, and only under it
+ * is a table looked up.  An entry is never removed from a live table: a
+ * whole table is freed once no lookup can reach it.
+ */
+struct ima_digest {
+	struct rhash_head node;
+	u32 pcr;
+	u8 digest[];		/* hash_digest_size[ima_hash_algo] bytes */
+};
 
-	key = ima_hash_key(digest_value);
-	rcu_read_lock();
-	hlist_for_each_entry_rcu(qe, &table[key], hnext) {
-		rc = memcmp(qe->entry->digests[ima_hash_algo_idx].digest,
-			    digest_value, hash_digest_size[ima_hash_algo]);
-		if ((rc == 0) && (qe->entry->pcr == pcr)) {
-			ret = qe;
-			break;
-		}
+/* The key of a lookup, laid out as the members of struct ima_digest. */
+struct ima_digest_key {
+	u32 pcr;
+	u8 digest[HASH_MAX_DIGESTSIZE];
+};
+
+static struct kmem_cache *ima_digest_cache __ro_after_init;
+static struct rhashtable_params ima_digest_params __ro_after_init;
+
+VISIBLE_IF_KUNIT struct rhashtable *ima_htable_alloc(void)
+{
+	struct rhashtable *table;
+
+	table = kzalloc(sizeof(*table), GFP_KERNEL);
+	if (table && rhashtable_init(table, &ima_digest_params)) {
+		kfree(table);
+		table = NULL;
 	}
-	rcu_read_unlock();
-	return ret;
+	return table;
+}
+
+static void ima_digest_free(void *ptr, void *arg)
+{
+	kmem_cache_free(ima_digest_cache, ptr);
+}
+
+/* Free @table and its entries; no lookup may reach it any more. */
+VISIBLE_IF_KUNIT void ima_htable_free(struct rhashtable *table)
+{
+	rhashtable_free_and_destroy(table, ima_digest_free, NULL);
+	kfree(table);
+}
+
+VISIBLE_IF_KUNIT struct ima_digest *ima_digest_alloc(const u8 *digest,
+						     int pcr)
+{
+	struct ima_digest *d;
+
+	d = kmem_cache_alloc(ima_digest_cache, GFP_KERNEL);
+	if (d) {
+		d->pcr = pcr;
+		memcpy(d->digest, digest, hash_digest_size[ima_hash_algo]);
+	}
+	return d;
+}
+
+/*
+ * Add @d to @table, or free it if its digest is there already.  Return
+ * false if the table could not take it (no memory to grow it): the
+ * digest is then not remembered, and a later measurement of it is
+ * recorded again, which costs a record but loses nothing.
+ */
+VISIBLE_IF_KUNIT bool ima_htable_add(struct rhashtable *table,
+				     struct ima_digest *d)
+{
+	int ret;
+
+	ret = rhashtable_lookup_insert_fast(table, &d->node,
+					    ima_digest_params);
+	if (ret)
+		ima_digest_free(d, NULL);
+	return !ret || ret == -EEXIST;
+}
+
+VISIBLE_IF_KUNIT bool ima_htable_lookup(struct rhashtable *table,
+					const u8 *digest, int pcr)
+{
+	struct ima_digest_key key;
+
+	key.pcr = pcr;
+	memcpy(key.digest, digest, hash_digest_size[ima_hash_algo]);
+	return !!rhashtable_lookup_fast(table, &key, ima_digest_params);
 }
 
 #ifdef CONFIG_IMA_STAGING
-static struct hlist_head ima_htable_spare_queue[IMA_MEASURE_HTABLE_SIZE];
-
 struct ima_mlist ima_measurements_staged =
 	IMA_MLIST_INIT(ima_measurements_staged);
 
 struct ima_staging ima_staging = {
 	.measurements = &ima_measurements,
 	.staged = &ima_measurements_staged,
-	.htable = ima_htable.queue,
-	.htable_spare = ima_htable_spare_queue,
 };
 
-/* Called with ima_extend_list_mutex held. */
-static struct hlist_head *ima_htable_current(void)
+/* The digest tables: the one new digests go to first. */
+static struct rhashtable **ima_htables[] = {
+	&ima_staging.htable, &ima_staging.htable_staged,
+	&ima_staging.htable_spare,
+};
+
+/*
+ * Whether the tables of @s hold @digest for @pcr: the current one, and
+ * until the staged records are deleted, theirs.  Called with
+ * ima_extend_list_mutex held.
+ */
+VISIBLE_IF_KUNIT bool ima_staging_lookup(struct ima_staging *s,
+					 const u8 *digest, int pcr)
 {
-	return ima_staging.htable;
+	return ima_htable_lookup(s->htable, digest, pcr) ||
+	       (s->htable_staged &&
+		ima_htable_lookup(s->htable_staged, digest, pcr));
+}
+
+static bool ima_lookup_digest_entry(u8 *digest_value, int pcr)
+{
+	return ima_staging_lookup(&ima_staging, digest_value, pcr);
 }
 
 static bool ima_measurements_suspended(void)
@@ -96,9 +181,14 @@ static bool ima_measurements_suspended(void)
 	return ima_staging.suspended;
 }
 #else
-static struct hlist_head *ima_htable_current(void)
+static struct rhashtable *ima_digest_table;
+
+static struct rhashtable **ima_htables[] = { &ima_digest_table };
+
+/* Called with ima_extend_list_mutex held. */
+static bool ima_lookup_digest_entry(u8 *digest_value, int pcr)
 {
-	return ima_htable.queue;
+	return ima_htable_lookup(ima_digest_table, digest_value, pcr);
 }
 
 static bool ima_measurements_suspended(void)
@@ -107,19 +197,71 @@ static bool ima_measurements_suspended(void)
 }
 #endif
 
-/* Called with ima_extend_list_mutex held. */
-static struct ima_queue_entry *ima_lookup_digest_entry(u8 *digest_value,
-						       int pcr)
+/*
+ * Remember the digest @d of a record just added, or of none if its
+ * allocation failed.  Called with ima_extend_list_mutex held.
+ */
+static void ima_remember_digest(struct ima_digest *d)
 {
-	struct ima_queue_entry *qe;
+	if (!d || !ima_htable_add(*ima_htables[0], d))
+		pr_warn_ratelimited("digest not remembered: a file measured again is recorded again\n");
+}
 
-	qe = ima_lookup_digest_in(ima_htable_current(), digest_value, pcr);
+/* Free the digest tables and their entries; nothing can reach them. */
+static void __init ima_exit_htable(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(ima_htables); i++) {
+		if (*ima_htables[i])
+			ima_htable_free(*ima_htables[i]);
+		*ima_htables[i] = NULL;
+	}
+	kmem_cache_destroy(ima_digest_cache);
+	ima_digest_cache = NULL;
+}
+
+/*
+ * Set up the digest table before the first measurement: the size of
+ * its entries depends on ima_hash_algo.  ima_init() runs again, with
+ * the default hash algorithm, when it failed; it measures nothing
+ * before it succeeds, so what a failed run left is freed first.
+ */
+int __init ima_init_htable(void)
+{
+	unsigned int size = hash_digest_size[ima_hash_algo];
+
+	BUILD_BUG_ON(offsetof(struct ima_digest, digest) !=
+		     offsetof(struct ima_digest, pcr) + sizeof(u32));
+	BUILD_BUG_ON(offsetof(struct ima_digest_key, digest) != sizeof(u32));
+
+	ima_exit_htable();
+	if (IS_ENABLED(CONFIG_IMA_DISABLE_HTABLE))
+		return 0;
+
+	ima_digest_params.head_offset = offsetof(struct ima_digest, node);
+	ima_digest_params.key_offset = offsetof(struct ima_digest, pcr);
+	ima_digest_params.key_len = sizeof(u32) + size;
+	ima_digest_cache = kmem_cache_create("ima_digest",
+					     offsetof(struct ima_digest, digest) + size,
+					     0, 0, NULL);
+	if (!ima_digest_cache)
+		return -ENOMEM;
+
+	*ima_htables[0] = ima_htable_alloc();
+	if (!*ima_htables[0])
+		goto nomem;
 #ifdef CONFIG_IMA_STAGING
-	if (!qe && ima_staging.htable_staged)
-		qe = ima_lookup_digest_in(ima_staging.htable_staged,
-					  digest_value, pcr);
+	if (ima_staging.flush_htable) {
+		ima_staging.htable_spare = ima_htable_alloc();
+		if (!ima_staging.htable_spare)
+			goto nomem;
+	}
 #endif
-	return qe;
+	return 0;
+nomem:
+	ima_exit_htable();
+	return -ENOMEM;
 }
 
 /* Add serialized sizes; ULONG_MAX means not tracked or too large. */
@@ -180,41 +322,35 @@ int ima_binary_record_size(struct ima_template_entry *entry)
 	return size;
 }
 
+static struct ima_queue_entry *ima_alloc_queue_entry(void)
+{
+	struct ima_queue_entry *qe;
+
+	qe = kmalloc(sizeof(*qe), GFP_KERNEL);
+	if (!qe)
+		pr_err("OUT OF MEMORY ERROR creating queue entry\n");
+	return qe;
+}
+
 /* ima_add_template_entry helper function:
- * - Add template entry to the measurement list and hash table, for
- *   all entries except those carried across kexec.
+ * - Add template entry to the measurement list, in @qe.
  *
  * (Called with ima_extend_list_mutex held.)
  */
-static int ima_add_digest_entry(struct ima_template_entry *entry,
-				bool update_htable)
+static void ima_add_digest_entry(struct ima_queue_entry *qe,
+				 struct ima_template_entry *entry)
 {
-	struct ima_queue_entry *qe;
-	unsigned int key;
-
-	qe = kmalloc(sizeof(*qe), GFP_KERNEL);
-	if (qe == NULL) {
-		pr_err("OUT OF MEMORY ERROR creating queue entry\n");
-		return -ENOMEM;
-	}
 	qe->entry = entry;
 
 	INIT_LIST_HEAD(&qe->later);
 	list_add_tail_rcu(&qe->later, &ima_measurements.head);
 
 	atomic_long_inc(&ima_measurements.count);
-	if (update_htable) {
-		key = ima_hash_key(entry->digests[ima_hash_algo_idx].digest);
-		hlist_add_head_rcu(&qe->hnext, &ima_htable_current()[key]);
-	} else {
-		INIT_HLIST_NODE(&qe->hnext);
-	}
 
 	if (ima_measurements.binary_size != ULONG_MAX)
 		ima_measurements.binary_size =
 			ima_binary_size_add(ima_measurements.binary_size,
 					    ima_binary_record_size(entry));
-	return 0;
 }
 
 /*
@@ -270,8 +406,19 @@ int ima_add_template_entry(struct ima_template_entry *entry, int violation,
 	struct tpm_digest *digests_arg = entry->digests;
 	const char *audit_cause = "hash_added";
 	char tpm_audit_cause[AUDIT_CAUSE_LEN_MAX];
+	struct ima_queue_entry *qe;
+	struct ima_digest *d = NULL;
 	int audit_info = 1;
 	int result = 0, tpmresult = 0;
+
+	/*
+	 * Allocated before the lock, so that no allocation holds it: the
+	 * record fails without its queue entry, and goes without its digest
+	 * entry (only deduplication is lost).
+	 */
+	qe = ima_alloc_queue_entry();
+	if (!IS_ENABLED(CONFIG_IMA_DISABLE_HTABLE))
+		d = ima_digest_alloc(digest, entry->pcr);
 
 	mutex_lock(&ima_extend_list_mutex);
 	if (ima_measurements_suspended()) {
@@ -289,12 +436,17 @@ int ima_add_template_entry(struct ima_template_entry *entry, int violation,
 		}
 	}
 
-	result = ima_add_digest_entry(entry,
-				      !IS_ENABLED(CONFIG_IMA_DISABLE_HTABLE));
-	if (result < 0) {
+	if (!qe) {
+		result = -ENOMEM;
 		audit_cause = "ENOMEM";
 		audit_info = 0;
 		goto out;
+	}
+	ima_add_digest_entry(qe, entry);
+	qe = NULL;
+	if (!IS_ENABLED(CONFIG_IMA_DISABLE_HTABLE)) {
+		ima_remember_digest(d);
+		d = NULL;
 	}
 
 	if (violation)		/* invalidate pcr */
@@ -309,6 +461,9 @@ int ima_add_template_entry(struct ima_template_entry *entry, int violation,
 	}
 out:
 	mutex_unlock(&ima_extend_list_mutex);
+	kfree(qe);
+	if (d)
+		ima_digest_free(d, NULL);
 	integrity_audit_msg(AUDIT_INTEGRITY_PCR, inode, filename,
 			    op, audit_cause, result, audit_info);
 	return result;
@@ -316,12 +471,14 @@ out:
 
 int ima_restore_measurement_entry(struct ima_template_entry *entry)
 {
-	int result = 0;
+	struct ima_queue_entry *qe = ima_alloc_queue_entry();
 
+	if (!qe)
+		return -ENOMEM;
 	mutex_lock(&ima_extend_list_mutex);
-	result = ima_add_digest_entry(entry, 0);
+	ima_add_digest_entry(qe, entry);
 	mutex_unlock(&ima_extend_list_mutex);
-	return result;
+	return 0;
 }
 
 int __init ima_init_digests(void)
@@ -536,27 +693,11 @@ ima_mlist_cut_front(struct ima_mlist *src, struct list_head *nth, long n,
 	return first;
 }
 
-/* Free a record's template data: all but what the hash table needs. */
-static void ima_free_template_data(struct ima_template_entry *entry)
-{
-	int i;
-
-	for (i = 0; i < entry->template_desc->num_fields; i++) {
-		kfree(entry->template_data[i].data);
-		entry->template_data[i].data = NULL;
-		entry->template_data[i].len = 0;
-	}
-	entry->template_data_len = 0;
-}
-
 /*
  * Free @count records starting at @first, taken off their list at least
- * a grace period ago.  A record whose digest stays in the hash table
- * keeps the part the table needs; with @unhashed the caller drops the
- * whole table the records are in.
+ * a grace period ago.  Their digests stay in their table.
  */
-VISIBLE_IF_KUNIT void ima_free_records(struct list_head *first, long count,
-				       bool unhashed)
+VISIBLE_IF_KUNIT void ima_free_records(struct list_head *first, long count)
 {
 	struct ima_queue_entry *qe;
 	struct list_head *p = first;
@@ -564,12 +705,8 @@ VISIBLE_IF_KUNIT void ima_free_records(struct list_head *first, long count,
 	while (count--) {
 		qe = list_entry(p, struct ima_queue_entry, later);
 		p = p->next;
-		if (unhashed || hlist_unhashed(&qe->hnext)) {
-			ima_free_template_entry(qe->entry);
-			kfree(qe);
-		} else {
-			ima_free_template_data(qe->entry);
-		}
+		ima_free_template_entry(qe->entry);
+		kfree(qe);
 		cond_resched();
 	}
 }
@@ -612,21 +749,30 @@ int ima_stage_measurements(struct ima_staging *s)
  * ima_delete_staged_measurements - delete the staged records
  * @s: the lists, &ima_staging outside of tests
  *
- * Their template digests stay in the hash table unless @s->flush_htable
- * is set.
+ * Their digests stay in the digest table, unless @s->flush_htable is set:
+ * then their table is freed with them, and an empty one made for the
+ * next staging.
  *
  * Return: the number of records deleted, -ENOENT if nothing is staged,
- * -ESTALE once a reboot or kexec began: the records go to the next kernel.
+ * -ESTALE once a reboot or kexec began: the records go to the next
+ * kernel, -ENOMEM if there was no memory for the empty table.
  */
 long ima_delete_staged_measurements(struct ima_staging *s)
 {
-	struct hlist_head *table;
+	struct rhashtable *table = NULL, *spare = NULL;
 	struct list_head *first;
 	long count;
 	long ret = 0;
-	int i;
 
 	mutex_lock(&ima_stage_mutex);
+	if (s->htable_staged) {
+		spare = ima_htable_alloc();
+		if (!spare) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+
 	mutex_lock(&ima_extend_list_mutex);
 	if (s->suspended) {
 		ret = -ESTALE;
@@ -638,19 +784,17 @@ long ima_delete_staged_measurements(struct ima_staging *s)
 		s->htable_staged = NULL;
 	}
 	mutex_unlock(&ima_extend_list_mutex);
-	if (ret)
+	if (ret) {
+		if (spare)
+			ima_htable_free(spare);
 		goto out;
+	}
 
 	synchronize_rcu();
-	/*
-	 * Records whose hash table was detached with them are freed whole;
-	 * the others keep their remnants in the live table.
-	 */
-	ima_free_records(first, count, !!table);
+	ima_free_records(first, count);
 	if (table) {
-		for (i = 0; i < IMA_MEASURE_HTABLE_SIZE; i++)
-			INIT_HLIST_HEAD(&table[i]);
-		s->htable_spare = table;
+		ima_htable_free(table);
+		s->htable_spare = spare;
 	}
 	ret = count;
 out:
@@ -726,7 +870,7 @@ int ima_delete_measurements(struct ima_staging *s, unsigned long n)
 	mutex_unlock(&ima_extend_list_mutex);
 
 	synchronize_rcu();
-	ima_free_records(first, n, false);
+	ima_free_records(first, n);
 out:
 	mutex_unlock(&ima_stage_mutex);
 	return ret;

@@ -10,9 +10,8 @@
  * long lists without creating a million files.
  *
  * debugfs ima_staging_bench/add_unhashed: the same records, appended the
- * way records carried over kexec are, without their digests in the hash
- * table: IMA's duplicate check walks a chain of the table with the lock
- * held, so appending a million hashed records takes long.
+ * way records carried over kexec are, without their digests in the
+ * digest table.
  *
  * debugfs ima_staging_bench/walk_locked: writing a number N walks to the
  * N-th record of the current list with ima_extend_list_mutex held, the

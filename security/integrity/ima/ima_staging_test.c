@@ -2,17 +2,18 @@
 /*
  * KUnit tests of the measurement list logic behind CONFIG_IMA_STAGING.
  *
- * Every test builds its own lists, hash tables and records in a private
- * struct ima_staging: none touches the live measurement list, and none
- * extends a PCR.  A record's number is kept in its template digest, which
- * survives the freeing of template data, so the tests can check which
- * records went where, in which order.
+ * Every test builds its own lists, digest tables and records in a
+ * private struct ima_staging: none touches the live measurement list, and
+ * none extends a PCR.  A record's number is kept in its template digest,
+ * so the tests can check which records went where, in which order, and
+ * which digests a table remembers.
  */
 
 #include <kunit/test.h>
 #include <linux/completion.h>
 #include <linux/delay.h>
 #include <linux/kthread.h>
+#include <linux/rhashtable.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include "ima.h"
@@ -24,7 +25,6 @@ struct suspender;
 struct staging_test {
 	struct ima_mlist measurements;
 	struct ima_mlist staged;
-	struct hlist_head *tables[2];
 	struct ima_staging s;
 	unsigned int next_record;
 	struct kunit *test;
@@ -47,6 +47,43 @@ static void init_mlist(struct ima_mlist *list)
 	INIT_LIST_HEAD(&list->head);
 	atomic_long_set(&list->count, 0);
 	list->binary_size = empty_size();
+}
+
+/* The template digest of record @number, as alloc_record() makes it. */
+static void record_digest(u32 number, u8 *digest)
+{
+	memset(digest, 0, hash_digest_size[ima_hash_algo]);
+	memcpy(digest, &number, sizeof(number));
+}
+
+/* Does @table remember the digest of record @number? */
+static bool remembers(struct rhashtable *table, u32 number)
+{
+	u8 digest[HASH_MAX_DIGESTSIZE];
+
+	record_digest(number, digest);
+	return ima_htable_lookup(table, digest, 0);
+}
+
+/* Would a measurement of record @number be dropped as a duplicate? */
+static bool recorded(struct ima_staging *s, u32 number)
+{
+	u8 digest[HASH_MAX_DIGESTSIZE];
+
+	record_digest(number, digest);
+	return ima_staging_lookup(s, digest, 0);
+}
+
+static void remember(struct kunit *test, struct rhashtable *table,
+		     u32 number)
+{
+	u8 digest[HASH_MAX_DIGESTSIZE];
+	struct ima_digest *d;
+
+	record_digest(number, digest);
+	d = ima_digest_alloc(digest, 0);
+	KUNIT_ASSERT_NOT_NULL(test, d);
+	KUNIT_ASSERT_TRUE(test, ima_htable_add(table, d));
 }
 
 /* Records are numbered in the order they are added, from 0. */
@@ -118,17 +155,18 @@ static struct ima_queue_entry *alloc_record(struct kunit *test, u32 number)
 	entry->template_data[0].len = len;
 	entry->template_data_len = len;
 	qe->entry = entry;
-	INIT_HLIST_NODE(&qe->hnext);
 	return qe;
 }
 
-/* Append @count records to the current list, as ima_add_digest_entry(). */
+/*
+ * Append @count records to the current list, as ima_add_digest_entry(),
+ * and with @hashed remember their digests, as ima_add_template_entry().
+ */
 static void add_records(struct kunit *test, struct staging_test *t,
 			unsigned int count, bool hashed)
 {
 	struct ima_mlist *list = t->s.measurements;
 	struct ima_queue_entry *qe;
-	unsigned int key;
 
 	while (count--) {
 		qe = alloc_record(test, t->next_record);
@@ -136,10 +174,8 @@ static void add_records(struct kunit *test, struct staging_test *t,
 		atomic_long_inc(&list->count);
 		if (list->binary_size != ULONG_MAX)
 			list->binary_size += record_size(t->next_record);
-		if (hashed) {
-			key = ima_hash_key(qe->entry->digests[ima_hash_algo_idx].digest);
-			hlist_add_head(&qe->hnext, &t->s.htable[key]);
-		}
+		if (hashed)
+			remember(test, t->s.htable, t->next_record);
 		t->next_record++;
 	}
 }
@@ -160,54 +196,40 @@ static void expect_records(struct kunit *test, struct ima_mlist *list,
 	KUNIT_EXPECT_EQ(test, number - first, count);
 }
 
-static bool table_is_empty(struct hlist_head *table)
+/* The number of digests @table remembers. */
+static unsigned int table_digests(struct rhashtable *table)
 {
-	int i;
-
-	for (i = 0; i < IMA_MEASURE_HTABLE_SIZE; i++)
-		if (!hlist_empty(&table[i]))
-			return false;
-	return true;
+	return atomic_read(&table->nelems);
 }
 
-static unsigned int table_records(struct hlist_head *table)
+/* A table for the test's struct ima_staging, freed with it. */
+static struct rhashtable *new_table(struct kunit *test)
 {
-	struct ima_queue_entry *qe;
-	unsigned int count = 0;
-	int i;
+	struct rhashtable *table = ima_htable_alloc();
 
-	for (i = 0; i < IMA_MEASURE_HTABLE_SIZE; i++)
-		hlist_for_each_entry(qe, &table[i], hnext)
-			count++;
-	return count;
+	KUNIT_ASSERT_NOT_NULL(test, table);
+	return table;
 }
 
 static int staging_test_init(struct kunit *test)
 {
 	struct staging_test *t;
-	unsigned int i;
 
 	t = kunit_kzalloc(test, sizeof(*t), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, t);
-	for (i = 0; i < ARRAY_SIZE(t->tables); i++) {
-		t->tables[i] = kunit_kcalloc(test, IMA_MEASURE_HTABLE_SIZE,
-					     sizeof(*t->tables[i]), GFP_KERNEL);
-		KUNIT_ASSERT_NOT_NULL(test, t->tables[i]);
-	}
 	init_mlist(&t->measurements);
 	init_mlist(&t->staged);
 	t->s.measurements = &t->measurements;
 	t->s.staged = &t->staged;
-	t->s.htable = t->tables[0];
-	t->s.htable_spare = t->tables[1];
 	t->test = test;
 	test->priv = t;
+	t->s.htable = new_table(test);
+	t->s.htable_spare = new_table(test);
 	return 0;
 }
 
 static void free_record(struct ima_queue_entry *qe)
 {
-	hlist_del_init(&qe->hnext);
 	ima_free_template_entry(qe->entry);
 	kfree(qe);
 }
@@ -221,24 +243,23 @@ static void free_list(struct ima_mlist *list)
 	INIT_LIST_HEAD(&list->head);
 }
 
-/* Frees the records on the lists, then those only left in a table. */
+/* Frees the records on the lists and the tables. */
 static void staging_test_exit(struct kunit *test)
 {
 	struct staging_test *t = test->priv;
-	struct ima_queue_entry *qe;
-	struct hlist_node *tmp;
+	struct rhashtable *tables[3];
 	unsigned int i;
-	int key;
 
+	if (!t)
+		return;
+	tables[0] = t->s.htable;
+	tables[1] = t->s.htable_staged;
+	tables[2] = t->s.htable_spare;
 	free_list(&t->measurements);
 	free_list(&t->staged);
-	for (i = 0; i < ARRAY_SIZE(t->tables); i++) {
-		for (key = 0; key < IMA_MEASURE_HTABLE_SIZE; key++) {
-			hlist_for_each_entry_safe(qe, tmp, &t->tables[i][key],
-						  hnext)
-				free_record(qe);
-		}
-	}
+	for (i = 0; i < ARRAY_SIZE(tables); i++)
+		if (tables[i])
+			ima_htable_free(tables[i]);
 }
 
 static void stage_moves_the_whole_list(struct kunit *test)
@@ -274,8 +295,9 @@ static void stage_refuses_and_changes_nothing(struct kunit *test)
 static void delete_staged_keeps_digests_by_default(struct kunit *test)
 {
 	struct staging_test *t = test->priv;
-	struct ima_queue_entry *qe;
-	int key;
+	struct rhashtable *table = t->s.htable;
+	struct rhashtable *spare = t->s.htable_spare;
+	u32 i;
 
 	add_records(test, t, 4, true);
 	KUNIT_ASSERT_EQ(test, ima_stage_measurements(&t->s), 0);
@@ -284,48 +306,57 @@ static void delete_staged_keeps_digests_by_default(struct kunit *test)
 	expect_records(test, &t->staged, 0, 0);
 	expect_records(test, &t->measurements, 4, 1);
 
-	/* the deleted records' digests stay hashed, their data is freed */
-	KUNIT_EXPECT_PTR_EQ(test, t->s.htable, t->tables[0]);
-	KUNIT_EXPECT_EQ(test, table_records(t->tables[0]), 5);
-	for (key = 0; key < IMA_MEASURE_HTABLE_SIZE; key++) {
-		hlist_for_each_entry(qe, &t->tables[0][key], hnext) {
-			if (record_number(qe) == 4)
-				continue;
-			KUNIT_EXPECT_EQ(test, qe->entry->template_data_len, 0);
-			KUNIT_EXPECT_NULL(test, qe->entry->template_data[0].data);
-		}
-	}
+	/* the records are freed, their digests stay in the same table */
+	KUNIT_EXPECT_PTR_EQ(test, t->s.htable, table);
+	KUNIT_EXPECT_PTR_EQ(test, t->s.htable_spare, spare);
+	KUNIT_EXPECT_EQ(test, table_digests(table), 5);
+	for (i = 0; i < 5; i++)
+		KUNIT_EXPECT_TRUE(test, recorded(&t->s, i));
+	KUNIT_EXPECT_FALSE(test, recorded(&t->s, 5));
 	KUNIT_EXPECT_EQ(test, ima_delete_staged_measurements(&t->s), -ENOENT);
 }
 
 static void delete_staged_flushes_the_staged_table(struct kunit *test)
 {
 	struct staging_test *t = test->priv;
+	struct rhashtable *first = t->s.htable;
+	struct rhashtable *second = t->s.htable_spare;
+	u32 i;
 
 	t->s.flush_htable = true;
 	add_records(test, t, 4, true);
 	KUNIT_ASSERT_EQ(test, ima_stage_measurements(&t->s), 0);
 	/* the records' table moved with them, new ones go to the spare */
-	KUNIT_EXPECT_PTR_EQ(test, t->s.htable_staged, t->tables[0]);
-	KUNIT_EXPECT_PTR_EQ(test, t->s.htable, t->tables[1]);
+	KUNIT_EXPECT_PTR_EQ(test, t->s.htable_staged, first);
+	KUNIT_EXPECT_PTR_EQ(test, t->s.htable, second);
 	KUNIT_EXPECT_NULL(test, t->s.htable_spare);
 
 	add_records(test, t, 2, true);
-	KUNIT_EXPECT_EQ(test, table_records(t->tables[1]), 2);
+	KUNIT_EXPECT_EQ(test, table_digests(second), 2);
+	/* until D, the staged records' digests are still looked up */
+	for (i = 0; i < 6; i++)
+		KUNIT_EXPECT_TRUE(test, recorded(&t->s, i));
 	KUNIT_ASSERT_EQ(test, ima_delete_staged_measurements(&t->s), 4);
 	expect_records(test, &t->staged, 0, 0);
 	expect_records(test, &t->measurements, 4, 2);
-	KUNIT_EXPECT_NULL(test, t->s.htable_staged);
-	KUNIT_EXPECT_PTR_EQ(test, t->s.htable_spare, t->tables[0]);
-	KUNIT_EXPECT_TRUE(test, table_is_empty(t->tables[0]));
-	KUNIT_EXPECT_EQ(test, table_records(t->tables[1]), 2);
 
-	/* the next cycle rotates the tables the other way */
+	/* the staged table went with the records; a new spare is empty */
+	KUNIT_EXPECT_NULL(test, t->s.htable_staged);
+	KUNIT_EXPECT_PTR_EQ(test, t->s.htable, second);
+	KUNIT_ASSERT_NOT_NULL(test, t->s.htable_spare);
+	KUNIT_EXPECT_EQ(test, table_digests(t->s.htable_spare), 0);
+	KUNIT_EXPECT_EQ(test, table_digests(second), 2);
+	for (i = 0; i < 4; i++)
+		KUNIT_EXPECT_FALSE(test, recorded(&t->s, i));
+	KUNIT_EXPECT_TRUE(test, recorded(&t->s, 4));
+	KUNIT_EXPECT_TRUE(test, recorded(&t->s, 5));
+
+	/* the next cycle moves the second table */
 	KUNIT_ASSERT_EQ(test, ima_stage_measurements(&t->s), 0);
-	KUNIT_EXPECT_PTR_EQ(test, t->s.htable_staged, t->tables[1]);
-	KUNIT_EXPECT_PTR_EQ(test, t->s.htable, t->tables[0]);
+	KUNIT_EXPECT_PTR_EQ(test, t->s.htable_staged, second);
 	KUNIT_ASSERT_EQ(test, ima_delete_staged_measurements(&t->s), 2);
-	KUNIT_EXPECT_TRUE(test, table_is_empty(t->tables[1]));
+	KUNIT_EXPECT_EQ(test, table_digests(t->s.htable), 0);
+	KUNIT_EXPECT_EQ(test, table_digests(t->s.htable_spare), 0);
 }
 
 static void delete_n_deletes_the_oldest(struct kunit *test)
@@ -336,8 +367,10 @@ static void delete_n_deletes_the_oldest(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, ima_delete_measurements(&t->s, 3), 0);
 	expect_records(test, &t->measurements, 3, 7);
 	expect_records(test, &t->staged, 0, 0);
-	/* the digests of the deleted records stay hashed */
-	KUNIT_EXPECT_EQ(test, table_records(t->tables[0]), 10);
+	/* the digests of the deleted records stay in the table */
+	KUNIT_EXPECT_EQ(test, table_digests(t->s.htable), 10);
+	KUNIT_EXPECT_TRUE(test, recorded(&t->s, 0));
+	KUNIT_EXPECT_TRUE(test, recorded(&t->s, 2));
 
 	KUNIT_ASSERT_EQ(test, ima_delete_measurements(&t->s, 1), 0);
 	expect_records(test, &t->measurements, 4, 6);
@@ -400,7 +433,7 @@ static void cut_front_splices_the_rest_before_new_records(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, record_number_at(first), 0);
 	expect_records(test, &t->staged, 0, 0);
 	expect_records(test, &t->measurements, 2, 6);
-	ima_free_records(first, 2, false);
+	ima_free_records(first, 2);
 }
 
 static void cut_front_of_every_record(struct kunit *test)
@@ -418,7 +451,7 @@ static void cut_front_of_every_record(struct kunit *test)
 				    &t->measurements);
 	expect_records(test, &t->staged, 0, 0);
 	expect_records(test, &t->measurements, 3, 2);
-	ima_free_records(first, 3, false);
+	ima_free_records(first, 3);
 }
 
 static void suspended_requests_fail_and_change_nothing(struct kunit *test)
@@ -485,7 +518,6 @@ static struct ima_queue_entry *alloc_template_record(struct kunit *test,
 		entry->template_data_len += sizeof(field_len) + field_len;
 	}
 	qe->entry = entry;
-	INIT_HLIST_NODE(&qe->hnext);
 	return qe;
 nomem:
 	ima_free_template_entry(entry);
@@ -630,7 +662,7 @@ static void delete_n_meets_a_suspension_between_its_steps(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, ima_delete_measurements(&t->s, 4), -ESTALE);
 	expect_records(test, &t->staged, 0, 0);
 	expect_records(test, &t->measurements, 0, 8);
-	KUNIT_EXPECT_EQ(test, table_records(t->tables[0]), 8);
+	KUNIT_EXPECT_EQ(test, table_digests(t->s.htable), 8);
 }
 
 struct suspender {
@@ -695,15 +727,15 @@ static void suspension_waits_for_a_request(struct kunit *test)
 }
 
 /*
- * D frees the records whole when it detached a staged hash table, and
- * leaves remnants in the table otherwise: what ima_flush_htable says at
- * the time of D does not matter.
+ * D frees a table only when it detached a staged one: what
+ * ima_flush_htable says at the time of D does not matter.
  */
 static void delete_staged_follows_the_detached_table(struct kunit *test)
 {
 	struct staging_test *t = test->priv;
-	struct ima_queue_entry *qe;
-	int key;
+	struct rhashtable *table = t->s.htable;
+	struct rhashtable *spare = t->s.htable_spare;
+	u32 i;
 
 	add_records(test, t, 4, true);
 	KUNIT_ASSERT_EQ(test, ima_stage_measurements(&t->s), 0);
@@ -712,11 +744,178 @@ static void delete_staged_follows_the_detached_table(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, ima_delete_staged_measurements(&t->s), 4);
 	t->s.flush_htable = false;
 
-	/* the records stayed in the live table: only their data is freed */
-	KUNIT_EXPECT_EQ(test, table_records(t->tables[0]), 4);
-	for (key = 0; key < IMA_MEASURE_HTABLE_SIZE; key++)
-		hlist_for_each_entry(qe, &t->tables[0][key], hnext)
-			KUNIT_EXPECT_EQ(test, qe->entry->template_data_len, 0);
+	/* the digests stayed in the live table, the spare is untouched */
+	KUNIT_EXPECT_PTR_EQ(test, t->s.htable, table);
+	KUNIT_EXPECT_PTR_EQ(test, t->s.htable_spare, spare);
+	KUNIT_EXPECT_EQ(test, table_digests(table), 4);
+	for (i = 0; i < 4; i++)
+		KUNIT_EXPECT_TRUE(test, recorded(&t->s, i));
+}
+
+/*
+ * Deduplication needs the digests of the records deleted by D and by N:
+ * they stay next to those of the records still listed, and nothing else
+ * matches.
+ */
+static void lookups_find_live_records_and_remnants(struct kunit *test)
+{
+	struct staging_test *t = test->priv;
+	u8 digest[HASH_MAX_DIGESTSIZE];
+	u32 i;
+
+	add_records(test, t, 3, true);
+	KUNIT_ASSERT_EQ(test, ima_stage_measurements(&t->s), 0);
+	add_records(test, t, 4, true);
+	KUNIT_ASSERT_EQ(test, ima_delete_staged_measurements(&t->s), 3);
+	KUNIT_ASSERT_EQ(test, ima_delete_measurements(&t->s, 2), 0);
+	expect_records(test, &t->measurements, 5, 2);
+
+	for (i = 0; i < 7; i++)
+		KUNIT_EXPECT_TRUE(test, recorded(&t->s, i));
+	KUNIT_EXPECT_FALSE(test, recorded(&t->s, 7));
+	/* the PCR is part of the key */
+	record_digest(1, digest);
+	KUNIT_EXPECT_FALSE(test, ima_staging_lookup(&t->s, digest, 11));
+
+	/* a digest added again is not stored twice */
+	remember(test, t->s.htable, 1);
+	KUNIT_EXPECT_EQ(test, table_digests(t->s.htable), 7);
+}
+
+/* Add a copy of @digest to @table; false if it was there already. */
+static bool add_digest(struct kunit *test, struct rhashtable *table,
+		       const u8 *digest)
+{
+	unsigned int before = table_digests(table);
+	struct ima_digest *d = ima_digest_alloc(digest, 10);
+
+	KUNIT_ASSERT_NOT_NULL(test, d);
+	KUNIT_ASSERT_TRUE(test, ima_htable_add(table, d));
+	return table_digests(table) > before;
+}
+
+/*
+ * The whole digest is the key, its last byte too, and the all-zero digest
+ * of a violation is kept once however often it comes.
+ */
+static void the_whole_digest_is_the_key(struct kunit *test)
+{
+	struct staging_test *t = test->priv;
+	unsigned int size = hash_digest_size[ima_hash_algo];
+	u8 digest[HASH_MAX_DIGESTSIZE] = {};
+
+	KUNIT_EXPECT_TRUE(test, add_digest(test, t->s.htable, digest));
+	KUNIT_EXPECT_FALSE(test, add_digest(test, t->s.htable, digest));
+	digest[size - 1] = 1;
+	KUNIT_EXPECT_FALSE(test, ima_htable_lookup(t->s.htable, digest, 10));
+	KUNIT_EXPECT_TRUE(test, add_digest(test, t->s.htable, digest));
+	KUNIT_EXPECT_TRUE(test, ima_htable_lookup(t->s.htable, digest, 10));
+	digest[size - 1] = 0;
+	KUNIT_EXPECT_TRUE(test, ima_htable_lookup(t->s.htable, digest, 10));
+	KUNIT_EXPECT_EQ(test, table_digests(t->s.htable), 2);
+}
+
+struct table_reader {
+	struct rhashtable *table;
+	struct task_struct *task;
+	atomic_t added;		/* digests 0 .. added - 1 are in the table */
+	atomic_t misses;
+	atomic_t lookups;
+	struct completion started;
+};
+
+/* Looks up digests known to be in the table while it grows. */
+static int table_reader_thread(void *data)
+{
+	struct table_reader *r = data;
+	u32 added;
+
+	complete(&r->started);
+	while (!kthread_should_stop()) {
+		added = atomic_read_acquire(&r->added);
+		if (added && !remembers(r->table, added - 1))
+			atomic_inc(&r->misses);
+		if (added && !remembers(r->table, added / 2))
+			atomic_inc(&r->misses);
+		atomic_inc(&r->lookups);
+		cond_resched();
+	}
+	return 0;
+}
+
+/* Stops the reader, also when the test ends early, then frees its table. */
+static void stop_table_reader(void *data)
+{
+	struct table_reader *r = data;
+
+	kthread_stop(r->task);
+	put_task_struct(r->task);
+	ima_htable_free(r->table);
+	kfree(r);
+}
+
+/*
+ * The table grows under lookups made without any lock, and none of them
+ * misses a digest that is in it.
+ */
+static void table_grows_under_concurrent_lookups(struct kunit *test)
+{
+	const u32 count = 20000;
+	struct table_reader *r;
+	unsigned int size = 0;
+	u32 i;
+
+	r = kzalloc(sizeof(*r), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, r);
+	init_completion(&r->started);
+	r->table = ima_htable_alloc();
+	r->task = kthread_create(table_reader_thread, r, "ima_table_test");
+	if (!r->table || IS_ERR(r->task)) {
+		if (!IS_ERR(r->task))
+			kthread_stop(r->task);
+		if (r->table)
+			ima_htable_free(r->table);
+		kfree(r);
+		KUNIT_FAIL_AND_ABORT(test, "no table or no thread");
+	}
+	get_task_struct(r->task);
+	wake_up_process(r->task);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, stop_table_reader, r), 0);
+	wait_for_completion(&r->started);
+
+	for (i = 0; i < count; i++) {
+		u8 digest[HASH_MAX_DIGESTSIZE];
+		struct ima_digest *d;
+
+		record_digest(i, digest);
+		d = ima_digest_alloc(digest, 0);
+		if (!d || !ima_htable_add(r->table, d)) {
+			KUNIT_FAIL(test, "digest %u not added", i);
+			break;
+		}
+		/* publishes the digest added before the count that says so */
+		atomic_set_release(&r->added, i + 1);
+		if (i % 64 == 0)
+			cond_resched();
+	}
+	/* the resizing worker catches up: one bucket per digest or more */
+	for (i = 0; i < 500; i++) {
+		rcu_read_lock();
+		size = rht_dereference_rcu(r->table->tbl, r->table)->size;
+		rcu_read_unlock();
+		if (size >= count && atomic_read(&r->lookups))
+			break;
+		msleep(20);
+	}
+
+	KUNIT_EXPECT_EQ(test, atomic_read(&r->misses), 0);
+	KUNIT_EXPECT_GT(test, atomic_read(&r->lookups), 0);
+	KUNIT_EXPECT_GE(test, size, count);
+	KUNIT_EXPECT_EQ(test, table_digests(r->table), count);
+	for (i = 0; i < count; i++)
+		if (!remembers(r->table, i))
+			break;
+	KUNIT_EXPECT_EQ(test, i, count);
 }
 
 static struct kunit_case staging_test_cases[] = {
@@ -738,6 +937,9 @@ static struct kunit_case staging_test_cases[] = {
 	KUNIT_CASE(delete_n_meets_a_suspension_between_its_steps),
 	KUNIT_CASE(suspension_waits_for_a_request),
 	KUNIT_CASE(delete_staged_follows_the_detached_table),
+	KUNIT_CASE(lookups_find_live_records_and_remnants),
+	KUNIT_CASE(the_whole_digest_is_the_key),
+	KUNIT_CASE(table_grows_under_concurrent_lookups),
 	{}
 };
 

@@ -15,6 +15,7 @@
 #include "lib/agent.h"
 #include "lib/generator.h"
 #include "lib/ima.h"
+#include "lib/memory.h"
 #include "lib/require.h"
 #include "lib/staging.h"
 
@@ -317,6 +318,46 @@ KTAP_TEST(agent_rounds_race_a_measurement_generator)
 	EXPECT_EQ(saved_store().records() + read_measurement_count(), records_before + created);
 	EXPECT_EQ(check_invariant(), "");
 	EXPECT_EQ(check_invariant_with_evmctl(), "");
+}
+
+/* A record deleted with N leaves its digest: its file is not measured again. */
+KTAP_TEST(hash_table_across_n)
+{
+	require_n();
+	const std::string before = std::string(kMeasureDir) + "/hash-before-n";
+
+	measure_file(before, "measured before N\n");
+	ASSERT_EQ(occurrences(before), 1u);
+	UniqueFd writer = open_original_writer();
+	ASSERT_EQ(save_and_delete_oldest(writer.get(), read_measurement_count()), 0);
+	ASSERT_EQ(occurrences(before), 0u);
+
+	measure_again(before, "measured before N\n");
+	EXPECT_EQ(occurrences(before), 0u);
+	EXPECT_EQ(check_invariant(), "");
+}
+
+/*
+ * N gives the deleted records' memory back, all but their digests. Only the
+ * records measured here are deleted: the current list is emptied first.
+ */
+KTAP_TEST(n_gives_back_most_of_the_records_memory)
+{
+	require_n();
+	require_memory_figures();
+	UniqueFd writer = open_original_writer();
+	if (unsigned long count = read_measurement_count())
+		ASSERT_EQ(save_and_delete_oldest(writer.get(), count), 0);
+
+	RecordMemory memory = measure_record_memory(kMemoryRecords, [&]() {
+		ASSERT_EQ(save_and_delete_oldest(writer.get(), kMemoryRecords), 0);
+	});
+	ktap::note(memory.describe());
+	EXPECT_EQ(read_measurement_count(), 0u);
+	/* a record takes hundreds of bytes: the figures measured the records */
+	EXPECT_GT(memory.held_bytes, static_cast<long>(100 * kMemoryRecords));
+	EXPECT_TRUE(memory.returned_at_least(kMemoryReturnedPercent));
+	EXPECT_EQ(check_invariant(), "");
 }
 
 KTAP_TEST(invariant_holds_at_the_end)

@@ -23,6 +23,7 @@
 #include "ktap.h"
 #include "lib/ima.h"
 #include "lib/keeper.h"
+#include "lib/memory.h"
 #include "lib/require.h"
 #include "lib/staging.h"
 
@@ -34,42 +35,7 @@ const std::string kStore = "/tmp/bench-store";
 unsigned long records_per_run = 100000;
 unsigned long keeper_max_records = 10000;
 
-struct Memory {
-	long slab_kb = 0;
-	long unreclaimable_kb = 0;
-};
-
-long meminfo_kb(const std::string &meminfo, const std::string &field)
-{
-	std::size_t at = meminfo.find("\n" + field + ":");
-
-	if (at == std::string::npos)
-		throw std::runtime_error("no " + field + " in /proc/meminfo");
-	return std::stol(meminfo.substr(at + field.size() + 2));
-}
-
-Memory read_memory()
-{
-	write_file("/proc/sys/vm/drop_caches", as_bytes("3\n"));
-	std::string meminfo = "\n" + read_text_file("/proc/meminfo");
-	return {meminfo_kb(meminfo, "Slab"), meminfo_kb(meminfo, "SUnreclaim")};
-}
-
-/* Measures @count new files, removing each once read. Returns seconds. */
-double measure_and_remove(unsigned long count)
-{
-	auto start = std::chrono::steady_clock::now();
-
-	for (unsigned long i = 0; i < count; i++) {
-		std::string path = create_measurement();
-
-		if (::unlink(path.c_str()))
-			throw_errno("unlink " + path);
-	}
-	return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-void report(const std::string &what, const Memory &before, const Memory &after, double seconds)
+void report(const std::string &what, const SlabMemory &before, const SlabMemory &after, double seconds)
 {
 	ktap::note(what, ": ", records_per_run, " records in ", static_cast<long>(seconds),
 		   " s; kernel records left: ", read_measurement_count(),
@@ -84,20 +50,20 @@ KTAP_TEST(kernel_list_memory_with_and_without_keeper)
 	require_staging();
 	ktap::note("ima_flush_htable: ", booted_with_flush_htable() ? "yes" : "no");
 
-	Memory start = read_memory();
+	SlabMemory start = settled_slab_memory();
 	BackgroundKeeper keeper(kStore, {"run", "--max-records", std::to_string(keeper_max_records),
 					 "--interval-ms", "200"});
 	ASSERT_TRUE(keeper.wait_for_err("keeping", std::chrono::seconds(60)));
 	double with_seconds = measure_and_remove(records_per_run);
 	EXPECT_EQ(keeper.stop(), 0);
-	Memory with_keeper = read_memory();
+	SlabMemory with_keeper = settled_slab_memory();
 	report("with ima-keeper (run --max-records " + std::to_string(keeper_max_records) + ")",
 	       start, with_keeper, with_seconds);
 	ktap::note("store: ", read_file(kStore + "/binary_runtime_measurements").size(),
 		   " bytes in ", kStore);
 
 	double without_seconds = measure_and_remove(records_per_run);
-	Memory without_keeper = read_memory();
+	SlabMemory without_keeper = settled_slab_memory();
 	report("without a keeper", with_keeper, without_keeper, without_seconds);
 	ktap::note("kernel binary sha1 list now: ", read_binary_list_bytes("sha1").size(), " bytes");
 

@@ -17,6 +17,12 @@ void require_staging()
 		ktap::skip(missing);
 }
 
+void require_memory_figures()
+{
+	if (KernelConfig::from_proc().is_builtin("CONFIG_KASAN"))
+		ktap::skip("KASAN keeps freed memory in quarantine");
+}
+
 bool booted_with_flush_htable()
 {
 	static const bool flush = KernelCmdline::from_proc().has("ima_flush_htable");

@@ -10,6 +10,12 @@ namespace ima {
  */
 void require_staging();
 
+/*
+ * Skips the running test unless the kernel frees memory when it is freed:
+ * KASAN keeps freed objects in quarantine, so slab figures say nothing.
+ */
+void require_memory_figures();
+
 /* Whether the kernel was booted with ima_flush_htable. */
 bool booted_with_flush_htable();
 

@@ -352,4 +352,25 @@ bool contains_file(const std::vector<Record> &records, std::string_view file_nam
 	return std::find(names.begin(), names.end(), file_name) != names.end();
 }
 
+void measure_file(const std::string &path, std::string_view content)
+{
+	write_file(path, as_bytes(content));
+	UniqueFd reader = open_or_throw(path, O_RDONLY);
+	read_all(reader.get());
+}
+
+void measure_again(const std::string &path, std::string_view content)
+{
+	if (::unlink(path.c_str()))
+		throw_errno("unlink " + path);
+	measure_file(path, content);
+}
+
+std::size_t occurrences(const std::string &file_name)
+{
+	std::vector<std::string> names = file_names(read_binary_list("sha1"));
+
+	return static_cast<std::size_t>(std::count(names.begin(), names.end(), file_name));
+}
+
 } // namespace ima

@@ -165,6 +165,18 @@ std::string check_invariant_with_evmctl();
  */
 bool nothing_deleted_since_boot();
 
+/* Creates @path with @content and reads it, so that IMA measures it. */
+void measure_file(const std::string &path, std::string_view content);
+
+/*
+ * Replaces @path by a new file with the same content, and reads it: IMA
+ * measures it again unless it remembers the digest of its record.
+ */
+void measure_again(const std::string &path, std::string_view content);
+
+/* How many records of the current sha1 list measured @file_name. */
+std::size_t occurrences(const std::string &file_name);
+
 /* The file names of the ima-ng records of @records. */
 std::vector<std::string> file_names(const std::vector<Record> &records);
 bool contains_file(const std::vector<Record> &records, std::string_view file_name);
