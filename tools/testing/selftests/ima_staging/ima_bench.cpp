@@ -7,9 +7,9 @@
  *   ima_bench hold [--lengths L,...] [--repeat R] [--hashed-max H] [--read-max M]
  *	For each list length L, R times: fill the current list with L
  *	records (debugfs ima_staging_bench/add: made-up records appended by
- *	the kernel through ima_store_template(); above H records, add_unhashed:
- *	the same records without the hash table, as after kexec, since IMA's
- *	duplicate check makes each hashed append slower), then time with lock_stat
+ *	the kernel through ima_store_template(), duplicate check included;
+ *	above H records, add_unhashed: the same records without the digest
+ *	table, as after kexec), then time with lock_stat
  *	how long ima_extend_list_mutex is held by an append, by the locked
  *	walk to the L-th record (the design staging does not use), by "N"
  *	deleting the L oldest records (not with ima_flush_htable), and,
@@ -43,6 +43,7 @@
 #include <string>
 #include <sys/mount.h>
 #include <system_error>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -69,8 +70,8 @@ struct Options {
 	unsigned long adds = 2000;
 	int rounds = 3;
 	unsigned long prefill = 100000;
-	unsigned long hashed_max = 100000;
-	unsigned long read_max = 100000;
+	unsigned long hashed_max = 1000000;
+	unsigned long read_max = 1000000;
 };
 
 double seconds_since(Clock::time_point start)
@@ -163,9 +164,15 @@ LockHold lock_hold()
 	return {};
 }
 
-/* Slab plus VmallocUsed of /proc/meminfo, in bytes. */
+/*
+ * Slab plus VmallocUsed of /proc/meminfo, in bytes, once settled: what the
+ * kernel frees after an RCU grace period (a bucket array the digest table
+ * outgrew, in its resizing worker) is given time to go, so that the
+ * figure counts what is held.
+ */
 long kernel_memory()
 {
+	std::this_thread::sleep_for(std::chrono::milliseconds(300));
 	std::istringstream text(read_text_file("/proc/meminfo"));
 	std::string key;
 	long value, total = 0;
@@ -181,9 +188,9 @@ long kernel_memory()
 
 /*
  * Reads a list file to its end, discarding it; returns the bytes read.
- * Every read() walks the list from its head to the file offset, and returns
- * one seq_file page at most (6.12), so reading a list takes time quadratic
- * in its length: a read of a million records, minutes under TCG.
+ * A read() returns one seq_file page at most and resumes at the record
+ * where the previous one stopped, so reading a list takes time linear in
+ * its length (in 6.12 every read() walked from the head: quadratic).
  */
 std::size_t drain(const std::string &name)
 {
