@@ -14,7 +14,9 @@ OVERLAY_DIRS=(security Documentation)
 # Directories the project adds as a whole: recorded once, not file by file.
 SELFTESTS_REL=tools/testing/selftests/ima_staging
 KEEPER_REL=tools/ima_keeper
-WHOLE_DIRS=("$SELFTESTS_REL" "$KEEPER_REL")
+# The record, replay and securityfs library both share.
+IMA_LIB_REL=tools/lib/ima
+WHOLE_DIRS=("$SELFTESTS_REL" "$KEEPER_REL" "$IMA_LIB_REL")
 
 # --- pristine tree -------------------------------------------------------
 

@@ -11,10 +11,10 @@ DEPS_KERNEL=(
 )
 DEPS_GUEST=(
 	busybox-static tpm2-tools libtss2-tcti-device0 ima-evm-utils
-	kexec-tools cpio gzip libfuse3-dev
+	kexec-tools cpio gzip libfuse3-dev nettle-dev
 )
 DEPS_VM=(qemu-system-x86 swtpm swtpm-tools)
-DEPS_DEV=(sparse shellcheck python3-docutils python3-ply python3-git git)
+DEPS_DEV=(sparse shellcheck python3-docutils python3-ply python3-git git systemd groff-base man-db)
 DEPS_BENCH=(gnuplot-nox)
 
 # Installed version of a package, empty when not installed.

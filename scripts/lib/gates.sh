@@ -130,10 +130,42 @@ gate_cxx() {
 		CXX="ccache g++" -j"$(nproc)" >"$log" 2>&1 &&
 		make -C "$SRC/tools/ima_keeper" OUTPUT="$GATES/ima_keeper" \
 			CXX="ccache g++" -j"$(nproc)" >>"$log" 2>&1; then
-		gate_pass "$name" "kselftest and ima_keeper builds, log: $log"
+		# The installed build must not be able to crash itself on request.
+		if grep -q IMA_KEEPER_FAULT "$GATES/ima_keeper/ima-keeper"; then
+			gate_fail "$name" "the installed ima-keeper build contains fault injection" \
+				"(IMA_KEEPER_FAULT in $GATES/ima_keeper/ima-keeper)"
+			return
+		fi
+		gate_pass "$name" "kselftest and ima_keeper builds (no fault injection in ima-keeper), log: $log"
 	else
 		gate_fail "$name" "$(grep -E 'error|warning' "$log" | head -n 30)" "log: $log"
 	fi
+}
+
+# ima-keeper installs as a service: its units pass systemd-analyze verify
+# against the installed program and manual page (next to the host's own
+# units, which they refer to), and the page formats without a warning.
+gate_service() {
+	local name=$1 log out root="$GATES/service-root"
+	local -a units=(usr/lib/systemd/system/ima-keeper.service usr/lib/systemd/system/ima-keeper-view.service)
+	log=$(new_log gate-service)
+	rm -rf "$root"
+	if ! make -C "$SRC/tools/ima_keeper" OUTPUT="$GATES/ima_keeper-install" CXX="ccache g++" \
+		install DESTDIR="$root" >"$log" 2>&1; then
+		gate_fail "$name" "make install failed" "log: $log"
+		return
+	fi
+	cp -an /usr/lib/systemd/system/. "$root/usr/lib/systemd/system/"
+	if ! out=$(groff -man -ww -z "$root/usr/share/man/man8/ima-keeper.8" 2>&1) || [[ -n "$out" ]]; then
+		gate_fail "$name" "ima-keeper.8 does not format cleanly:" "$out"
+		return
+	fi
+	if ! (cd "$root" && MANPATH="$root/usr/share/man" \
+		systemd-analyze verify --root="$root" "${units[@]}") >>"$log" 2>&1; then
+		gate_fail "$name" "systemd-analyze verify refuses the units:" "$(tail -n 20 "$log")" "log: $log"
+		return
+	fi
+	gate_pass "$name" "make install, systemd-analyze verify of ${#units[@]} units, ima-keeper.8, log: $log"
 }
 
 # reStructuredText through docutils (scripts/tools/rstcheck); kernel-doc comments of the changed
@@ -384,7 +416,7 @@ run_gate() {
 		"gate_$gate" "$suite"
 		exec {lock}>&-
 		;;
-	shellcheck | ktap | cxx | docs | warnings | matrix)
+	shellcheck | ktap | cxx | docs | service | warnings | matrix)
 		"gate_$gate" "$suite"
 		;;
 	*) suite_broken "$suite" "unknown gate '$gate'" ;;

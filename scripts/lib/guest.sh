@@ -37,7 +37,9 @@ selftests_build() {
 	run_logged "$log" make -C "$dir" OUTPUT="$SELFTESTS_OUT" CXX="ccache g++" -j"$(nproc)"
 	# The keeper goes with them: its tests run it from the same directory.
 	if [[ -f "$SRC/$KEEPER_REL/Makefile" ]]; then
-		run_logged "$log" make -C "$SRC/$KEEPER_REL" OUTPUT="$SELFTESTS_OUT" CXX="ccache g++" -j"$(nproc)"
+		# The test build: the keeper suites inject faults (IMA_KEEPER_FAULT).
+		run_logged "$log" make -C "$SRC/$KEEPER_REL" OUTPUT="$SELFTESTS_OUT" FAULT_INJECTION=1 \
+			CXX="ccache g++" -j"$(nproc)"
 	fi
 }
 

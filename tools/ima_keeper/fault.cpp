@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "fault.h"
 
+#ifdef IMA_KEEPER_FAULT_INJECTION
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -25,3 +27,4 @@ void crash_if_fault(const char *point)
 }
 
 } // namespace keeper
+#endif /* IMA_KEEPER_FAULT_INJECTION */

@@ -1,25 +1,43 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Crash injection for the tests: with IMA_KEEPER_FAULT=<point> in the
+ * Crash injection for the tests, compiled only into a test build (make
+ * FAULT_INJECTION=1), never into the installed one: with
+ * IMA_KEEPER_FAULT=<point> in the
  * environment, the keeper kills itself (SIGKILL, as kill -9 would) when it
  * reaches that point, to show that a crash there loses no record and saves
  * none twice. The points, in the order a save passes them:
  *
  *	staged		after A, before the staged records are read
+ *	begun		the group's begun entry written, none of its bytes
  *	torn-data	half of the group's bytes written to the data file
  *	data-written	the group's bytes written and synced, no journal entry
  *	torn-journal	half of the group's journal entry written
  *	committed	the group committed, the kernel not told to delete it
  *	deleted		the kernel deleted the records, the journal does not say so
+ *
+ * And one failure: full-after-delete makes the journal entry that records
+ * a deletion fail with ENOSPC, as a disk that filled up meanwhile would.
  */
 #pragma once
 
 namespace keeper {
 
+#ifdef IMA_KEEPER_FAULT_INJECTION
 /* Whether IMA_KEEPER_FAULT names @point. */
 bool fault_point_reached(const char *point);
 
 /* Kills the process with SIGKILL if IMA_KEEPER_FAULT names @point. */
 void crash_if_fault(const char *point);
+#else
+/* The installed build: no fault is ever injected. */
+inline bool fault_point_reached(const char *)
+{
+	return false;
+}
+
+inline void crash_if_fault(const char *)
+{
+}
+#endif
 
 } // namespace keeper

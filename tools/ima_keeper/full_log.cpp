@@ -6,9 +6,9 @@
 #include <unistd.h>
 
 #include "kernel_files.h"
-#include "lib/hash.h"
-#include "lib/replay.h"
-#include "lib/tpm.h"
+#include "ima/hash.h"
+#include "ima/replay.h"
+#include "ima/tpm.h"
 #include "store.h"
 
 using ima::Bytes;

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "lib/bytes.h"
-#include "lib/records.h"
+#include "ima/bytes.h"
+#include "ima/records.h"
 
 namespace keeper {
 

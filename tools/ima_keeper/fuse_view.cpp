@@ -4,6 +4,7 @@
 #include "fuse_view.h"
 
 #include <cerrno>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -167,6 +168,8 @@ public:
 			fuse_unmount(fuse_);
 			throw KeeperError("cannot set the FUSE signal handlers");
 		}
+		/* A service goes on when its terminal or session hangs up. */
+		std::signal(SIGHUP, SIG_IGN);
 	}
 	MountedView(const MountedView &) = delete;
 	MountedView &operator=(const MountedView &) = delete;

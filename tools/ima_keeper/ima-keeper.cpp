@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <getopt.h>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -16,8 +18,8 @@
 #include "fuse_view.h"
 #include "keeper.h"
 #include "kernel_files.h"
-#include "lib/bytes.h"
-#include "lib/sys.h"
+#include "ima/bytes.h"
+#include "ima/sys.h"
 #include "store.h"
 
 using namespace keeper;
@@ -26,6 +28,20 @@ namespace {
 
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
+
+#ifdef IMA_KEEPER_FAULT_INJECTION
+const char kUsageFaultInjection[] = R"(ENVIRONMENT
+       IMA_KEEPER_FAULT=POINT
+              This is a test build (make FAULT_INJECTION=1), which is never
+              installed: kill the keeper (SIGKILL) at POINT of a save
+              (staged, begun, torn-data, data-written, torn-journal,
+              committed, deleted), or fail with ENOSPC where the journal
+              records a deletion (full-after-delete).
+
+)";
+#else
+const char kUsageFaultInjection[] = "";
+#endif
 
 const char kUsage[] = R"(NAME
        ima-keeper - keep every IMA measurement record while the kernel's list stays small
@@ -63,7 +79,11 @@ DESCRIPTION
 COMMANDS
        run    Save whenever the kernel's current list reaches --max-records
               records or --max-bytes bytes, and on SIGUSR1; stop on SIGTERM
-              or SIGINT. Only one keeper runs per store.
+              or SIGINT, between saves (SIGHUP is ignored). Only one keeper
+              runs per store. While other processes hold the measurement
+              files (EBUSY), it names them (pid and command) and tries again,
+              waiting twice as long each time, up to a minute. The unit
+              ima-keeper.service runs it on /var/lib/ima-keeper.
 
        save   One save now: every record of the kernel's current list.
 
@@ -84,7 +104,9 @@ COMMANDS
        mount  Serve the full log with FUSE under MOUNTPOINT as
               binary_runtime_measurements, ascii_runtime_measurements and
               runtime_measurements_count, until unmounted (umount
-              MOUNTPOINT) or SIGTERM. Runs in the foreground.
+              MOUNTPOINT) or SIGTERM (SIGHUP is ignored). Runs in the
+              foreground. The unit ima-keeper-view.service serves it under
+              /run/ima-keeper/view.
 
        adopt  Start an empty store with FILE: records moved out of the
               kernel before the keeper took over, as a binary sha1 list (the
@@ -132,15 +154,17 @@ STORE
        keeper refuses it and names the group and the offset.
 
 EXIT STATUS
-       0 success, 1 failure (or verify found a mismatch), 2 bad usage.
+       0      success; for run and mount, stopped by SIGTERM or SIGINT.
 
-ENVIRONMENT
-       IMA_KEEPER_FAULT=POINT
-              For tests: kill the keeper (SIGKILL) at POINT of a save:
-              staged, torn-data, data-written, torn-journal, committed,
-              deleted.
+       1      failure, said on standard error: the store does not check
+              out, the kernel refused a request, the files are busy, no
+              space left; for verify, the full log does not replay to PCR 10.
 
-EXAMPLES
+       2      bad usage.
+
+)";
+
+const char kUsageExamples[] = R"(EXAMPLES
        ima-keeper run --max-records 5000 &
        ima-keeper log --from 1200 --format ascii
        ima-keeper verify
@@ -198,73 +222,136 @@ bool parse_format(const std::string &text)
 	throw UsageError("--format is binary or ascii, not '" + text + "'");
 }
 
-/* Which options each command takes. */
-bool option_allowed(const std::string &command, const std::string &option)
+/* Long options only: getopt_long() returns these for them. */
+enum OptionId : int {
+	kOptStore = 256,
+	kOptHelp,
+	kOptFlavor,
+	kOptMaxRecords,
+	kOptMaxBytes,
+	kOptIntervalMs,
+	kOptFrom,
+	kOptFormat,
+};
+
+constexpr option kNoMoreOptions = {nullptr, 0, nullptr, 0};
+
+/* The options each command takes (getopt_long() tables). */
+std::vector<option> command_options(const std::string &command)
 {
-	if (option == "--flavor")
-		return command == "run" || command == "save";
-	if (option == "--max-records" || option == "--max-bytes" || option == "--interval-ms")
-		return command == "run";
-	if (option == "--from" || option == "--format")
-		return command == "log";
-	return false;
+	std::vector<option> options;
+
+	if (command == "run" || command == "save")
+		options.push_back({"flavor", required_argument, nullptr, kOptFlavor});
+	if (command == "run") {
+		options.push_back({"max-records", required_argument, nullptr, kOptMaxRecords});
+		options.push_back({"max-bytes", required_argument, nullptr, kOptMaxBytes});
+		options.push_back({"interval-ms", required_argument, nullptr, kOptIntervalMs});
+	}
+	if (command == "log") {
+		options.push_back({"from", required_argument, nullptr, kOptFrom});
+		options.push_back({"format", required_argument, nullptr, kOptFormat});
+	}
+	options.push_back(kNoMoreOptions);
+	return options;
 }
 
-void apply_option(Options &options, const std::string &option, const std::string &value)
+void apply_option(Options &options, int id, const std::string &value)
 {
-	if (option == "--flavor")
+	switch (id) {
+	case kOptFlavor:
 		options.flavor = parse_flavor(value);
-	else if (option == "--max-records")
-		options.thresholds.records = parse_number(option, value);
-	else if (option == "--max-bytes")
-		options.thresholds.bytes = parse_number(option, value);
-	else if (option == "--interval-ms")
-		options.thresholds.interval_ms =
-			static_cast<unsigned>(std::max<std::uint64_t>(1, parse_number(option, value)));
-	else if (option == "--from")
-		options.from = parse_number(option, value);
-	else if (option == "--format")
+		break;
+	case kOptMaxRecords:
+		options.thresholds.records = parse_number("--max-records", value);
+		break;
+	case kOptMaxBytes:
+		options.thresholds.bytes = parse_number("--max-bytes", value);
+		break;
+	case kOptIntervalMs:
+		options.thresholds.interval_ms = static_cast<unsigned>(
+			std::max<std::uint64_t>(1, parse_number("--interval-ms", value)));
+		break;
+	case kOptFrom:
+		options.from = parse_number("--from", value);
+		break;
+	case kOptFormat:
 		options.ascii = parse_format(value);
+		break;
+	}
 }
 
-Options parse_command_line(const std::vector<std::string> &args)
+/*
+ * getopt_long() over the @argc arguments of @argv from @start (argv[start]
+ * is the program or the command), with its messages turned into
+ * UsageError. Calls @apply for each option; returns the index of the first
+ * argument that is not one.
+ */
+int parse_options(std::vector<char *> &argv, int argc, int start, const char *optstring,
+		  const std::vector<option> &longopts, const std::string &where,
+		  const std::function<void(int, const char *)> &apply)
+{
+	char **args = argv.data() + start;
+
+	argc -= start;
+
+	opterr = 0;
+	optind = 0;	/* starts a new scan (GNU) */
+	for (;;) {
+		int longindex = -1;
+		int id = getopt_long(argc, args, optstring, longopts.data(), &longindex);
+
+		if (id == -1)
+			return start + optind;
+		std::string arg = optind > 0 && optind <= argc ? args[optind - 1] : "";
+		if (id == ':')
+			throw UsageError(arg + " needs a value");
+		if (id == '?')
+			throw UsageError("unknown option '" + arg + "' " + where);
+		apply(id, optarg);
+	}
+}
+
+Options parse_command_line(int argc, char **argv)
 {
 	Options options;
-	std::size_t i = 0;
+	std::vector<char *> args(argv, argv + argc);
+	const std::vector<option> global = {
+		{"store", required_argument, nullptr, kOptStore},
+		{"help", no_argument, nullptr, kOptHelp},
+		kNoMoreOptions,
+	};
 
-	for (; i < args.size() && args[i].starts_with("--"); i += 2) {
-		if (args[i] == "--help") {
+	args.push_back(nullptr);
+	int at = parse_options(args, argc, 0, "+:", global, "before the command", [&](int id, const char *value) {
+		if (id == kOptHelp)
 			options.command = "help";
-			return options;
-		}
-		if (args[i] != "--store")
-			throw UsageError("unknown option '" + args[i] + "' before the command");
-		if (i + 1 >= args.size() || args[i + 1].empty())
+		else if (!*value)
 			throw UsageError("--store needs a directory");
-		options.store = args[i + 1];
-	}
-	if (i == args.size())
-		throw UsageError("no command");
-	options.command = args[i++];
+		else
+			options.store = value;
+	});
 	if (options.command == "help")
 		return options;
-	for (; i < args.size(); i++) {
-		const std::string &arg = args[i];
+	if (at >= argc)
+		throw UsageError("no command");
+	options.command = args[at];
+	if (options.command == "help")
+		return options;
 
-		if (options.command == "mount" && !arg.starts_with("-") && options.mountpoint.empty()) {
-			options.mountpoint = arg;
-			continue;
-		}
-		if (options.command == "adopt" && !arg.starts_with("-") && options.adopt_file.empty()) {
-			options.adopt_file = arg;
-			continue;
-		}
-		if (!option_allowed(options.command, arg))
-			throw UsageError("'" + options.command + "' takes no argument '" + arg + "'");
-		if (i + 1 >= args.size())
-			throw UsageError(arg + " needs a value");
-		apply_option(options, arg, args[++i]);
+	std::vector<option> longopts = command_options(options.command);
+	int rest = parse_options(args, argc, at, ":", longopts, "for '" + options.command + "'",
+				 [&](int id, const char *value) { apply_option(options, id, value); });
+	std::vector<std::string> operands(args.begin() + rest, args.begin() + argc);
+	std::string *operand = options.command == "mount"   ? &options.mountpoint
+			       : options.command == "adopt" ? &options.adopt_file
+							    : nullptr;
+	if (operand && !operands.empty()) {
+		*operand = operands.front();
+		operands.erase(operands.begin());
 	}
+	if (!operands.empty())
+		throw UsageError("'" + options.command + "' takes no argument '" + operands.front() + "'");
 	if (options.command == "mount" && options.mountpoint.empty())
 		throw UsageError("mount needs a MOUNTPOINT");
 	if (options.command == "adopt" && options.adopt_file.empty())
@@ -322,6 +409,8 @@ int run_command(const Options &options)
 
 	if (command == "help") {
 		std::fputs(kUsage, stdout);
+		std::fputs(kUsageFaultInjection, stdout);
+		std::fputs(kUsageExamples, stdout);
 		return 0;
 	}
 	if (command == "run") {
@@ -361,7 +450,7 @@ int run_command(const Options &options)
 int main(int argc, char **argv)
 {
 	try {
-		return run_command(parse_command_line(std::vector<std::string>(argv + 1, argv + argc)));
+		return run_command(parse_command_line(argc, argv));
 	} catch (const UsageError &e) {
 		std::fprintf(stderr, "ima-keeper: %s (ima-keeper --help tells more)\n", e.what());
 		return kExitUsage;

@@ -10,13 +10,16 @@
 
 #include "fault.h"
 #include "kernel_files.h"
-#include "lib/ima_fs.h"
+#include "ima/ima_fs.h"
 
 using ima::Bytes;
 
 namespace keeper {
 
 namespace {
+
+/* The longest wait between saves while other processes hold the files. */
+constexpr unsigned kMaxBusyWaitMs = 60000;
 
 void say(const std::string &message)
 {
@@ -222,6 +225,8 @@ void Keeper::run(const Thresholds &thresholds)
 	sigset_t signals = keeper_signals();
 	bool reconciled = false;
 	bool save_requested = false;
+	/* While the files are busy: waits doubling up to kMaxBusyWaitMs. */
+	unsigned busy_wait_ms = 0;
 
 	sigprocmask(SIG_BLOCK, &signals, nullptr);
 	for (;;) {
@@ -235,17 +240,24 @@ void Keeper::run(const Thresholds &thresholds)
 			if (save_requested || threshold_reached(thresholds))
 				save();
 			save_requested = false;
+			busy_wait_ms = 0;
 		} catch (const KernelBusy &e) {
-			say(std::string(e.what()) + "; trying again");
+			busy_wait_ms = busy_wait_ms ? std::min(2 * busy_wait_ms, kMaxBusyWaitMs)
+						    : thresholds.interval_ms;
+			say(std::string(e.what()) + "; trying again in " +
+			    std::to_string(busy_wait_ms) + " ms");
 		} catch (const StoreFull &e) {
 			say(std::string(e.what()) + "; trying again");
 		}
-		timespec timeout{static_cast<time_t>(thresholds.interval_ms / 1000),
-				 static_cast<long>(thresholds.interval_ms % 1000) * 1000000L};
+		unsigned wait_ms = busy_wait_ms ? busy_wait_ms : thresholds.interval_ms;
+		timespec timeout{static_cast<time_t>(wait_ms / 1000),
+				 static_cast<long>(wait_ms % 1000) * 1000000L};
 		int sig = sigtimedwait(&signals, nullptr, &timeout);
-		if (sig == SIGUSR1)
+		if (sig == SIGUSR1) {
 			save_requested = true;
-		else if (sig > 0) {
+		} else if (sig == SIGHUP) {
+			say("SIGHUP: nothing to reload, going on");
+		} else if (sig > 0) {
 			say("stopping (signal " + std::to_string(sig) + ")");
 			return;
 		}

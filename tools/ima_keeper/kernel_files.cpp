@@ -4,13 +4,14 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <filesystem>
 #include <sstream>
 #include <system_error>
 #include <unistd.h>
 
-#include "lib/hash.h"
-#include "lib/ima_fs.h"
-#include "lib/records.h"
+#include "ima/hash.h"
+#include "ima/ima_fs.h"
+#include "ima/records.h"
 
 using ima::Bytes;
 
@@ -21,7 +22,53 @@ namespace {
 constexpr int kBusyRetries = 100;
 constexpr useconds_t kBusyRetryDelay = 100000;
 
+/* Whether @target, where a descriptor points, is an IMA measurement file. */
+bool is_measurement_file(const std::string &target)
+{
+	return target.starts_with("/sys/kernel/security/") &&
+	       target.find("runtime_measurements") != std::string::npos;
+}
+
+/* Whether process @pid has a measurement file open. */
+bool holds_measurement_file(const std::filesystem::path &pid)
+{
+	std::error_code error;
+
+	for (const auto &fd : std::filesystem::directory_iterator(pid / "fd", error)) {
+		std::filesystem::path target = std::filesystem::read_symlink(fd.path(), error);
+
+		if (!error && is_measurement_file(target.string()))
+			return true;
+	}
+	return false;
+}
+
 } // namespace
+
+std::string measurement_file_holders()
+{
+	std::string self = std::to_string(::getpid());
+	std::error_code error;
+	std::string holders;
+
+	for (const auto &entry : std::filesystem::directory_iterator("/proc", error)) {
+		std::string pid = entry.path().filename().string();
+
+		if (pid == self || pid.find_first_not_of("0123456789") != std::string::npos ||
+		    !holds_measurement_file(entry.path()))
+			continue;
+		std::string command = "?";
+		try {
+			command = ima::read_text_file(entry.path() / "comm");
+			if (!command.empty() && command.back() == '\n')
+				command.pop_back();
+		} catch (const std::exception &) {
+			/* gone meanwhile */
+		}
+		holders += (holders.empty() ? "" : ", ") + std::string("pid ") + pid + " (" + command + ")";
+	}
+	return holders.empty() ? "no process found (it closed them meanwhile)" : holders;
+}
 
 std::string staged_file()
 {
@@ -83,7 +130,9 @@ ima::UniqueFd open_for_requests(const std::string &file_name)
 	case EBUSY:
 		throw KernelBusy("opening " + path + " for writing: " +
 				 describe_errno(result.error) +
-				 ": another process has measurement files open");
+				 ": other processes have measurement files open: " +
+				 measurement_file_holders() +
+				 " (agents should read the keeper's view instead)");
 	default:
 		throw std::system_error(result.error, std::generic_category(),
 					"open " + path + " for writing");

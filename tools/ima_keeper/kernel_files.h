@@ -15,8 +15,8 @@
 #include <string>
 #include <string_view>
 
-#include "lib/bytes.h"
-#include "lib/sys.h"
+#include "ima/bytes.h"
+#include "ima/sys.h"
 
 namespace keeper {
 
@@ -31,6 +31,12 @@ class KernelBusy : public KeeperError {
 public:
 	using KeeperError::KeeperError;
 };
+
+/*
+ * The processes other than this one that have a measurement file open, as
+ * "pid 123 (keylime_agent), pid 456 (cat)": who blocks a save (EBUSY).
+ */
+std::string measurement_file_holders();
 
 /* A reboot or kexec began: measurement is suspended, requests fail. */
 class KernelSuspended : public KeeperError {

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "fault.h"
-#include "lib/hash.h"
+#include "ima/hash.h"
 
 using ima::Bytes;
 using ima::ByteView;
@@ -24,6 +24,7 @@ namespace {
 constexpr std::uint32_t kEntryGroupSaved = 1;
 constexpr std::uint32_t kEntryGroupDeleted = 2;
 constexpr std::uint32_t kEntryGroupRolledBack = 3;
+constexpr std::uint32_t kEntryGroupBegun = 4;
 constexpr std::size_t kEntryChecksumOffset = 80;
 constexpr std::size_t kEntryChecksumSize = 16;
 constexpr char kEntryMagic[4] = {'I', 'M', 'A', 'K'};
@@ -145,12 +146,27 @@ void truncate_or_throw(int fd, std::uint64_t size, const std::string &path)
 		ima::throw_errno("truncate " + path);
 }
 
-[[noreturn]] void throw_write_error(int error, const std::string &path)
+/* @consequence: what the failed write means for the records. */
+[[noreturn]] void throw_write_error(int error, const std::string &path,
+				    const std::string &consequence)
 {
 	if (error == ENOSPC || error == EDQUOT)
-		throw StoreFull("no space left to write " + path +
-				" (nothing was deleted from the kernel)");
-	throw std::system_error(error, std::generic_category(), "write " + path);
+		throw StoreFull("no space left to write " + path + " (" + consequence + ")");
+	throw std::system_error(error, std::generic_category(),
+				"write " + path + " (" + consequence + ")");
+}
+
+constexpr const char *kNothingDeleted = "nothing was deleted from the kernel";
+
+bool same_group(const Group &a, const Group &b)
+{
+	return a.number == b.number && a.offset == b.offset && a.length == b.length &&
+	       a.records == b.records && a.flavor == b.flavor && a.sha256 == b.sha256;
+}
+
+bool all_zero(ByteView bytes)
+{
+	return std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t b) { return b == 0; });
 }
 
 } // namespace
@@ -166,6 +182,7 @@ Store::Store(std::string dir, Mode mode) : dir_(std::move(dir)), mode_(mode)
 		throw std::system_error(dir_fd.error, std::generic_category(), "open " + dir_);
 	dir_fd_ = std::move(dir_fd.fd);
 	data_fd_ = open_store_file(data_path(), mode_);
+	refuse_data_without_journal();
 	journal_fd_ = open_store_file(dir_ + "/" + kJournalFileName, mode_);
 	if (!journal_fd_)
 		return;
@@ -173,6 +190,20 @@ Store::Store(std::string dir, Mode mode) : dir_(std::move(dir)), mode_(mode)
 	check_data();
 	if (mode_ == Mode::write)
 		repair_tail();
+}
+
+/*
+ * Without its journal nothing of the data file is known to be committed:
+ * treating it as uncommitted would destroy every saved record.
+ */
+void Store::refuse_data_without_journal() const
+{
+	std::string path = dir_ + "/" + kJournalFileName;
+	std::uint64_t size = data_fd_ ? file_size(data_fd_.get(), data_path()) : 0;
+
+	if (size > 0 && ::access(path.c_str(), F_OK) && errno == ENOENT)
+		corrupted("the journal " + path + " is missing, but " + data_path() + " holds " +
+			  std::to_string(size) + " bytes of saved records");
 }
 
 void Store::load_journal()
@@ -183,6 +214,10 @@ void Store::load_journal()
 
 	read_exactly_at(journal_fd_.get(), journal.data(), journal.size(), 0, path);
 	journal_end_ = size - size % kJournalEntrySize;
+	/* An append the file system extended the file for, then lost. */
+	if (journal_end_ >= kJournalEntrySize &&
+	    all_zero(ByteView(journal).subspan(journal_end_ - kJournalEntrySize, kJournalEntrySize)))
+		journal_end_ -= kJournalEntrySize;
 	for (std::uint64_t at = 0; at < journal_end_; at += kJournalEntrySize) {
 		ByteView entry = ByteView(journal).subspan(at, kJournalEntrySize);
 		std::uint32_t kind = ima::load_le32(entry, 4);
@@ -202,6 +237,18 @@ void Store::load_journal()
 
 		std::string name = "group " + std::to_string(group.number) + " (journal entry " +
 				   std::to_string(at / kJournalEntrySize) + ", " + where(path, at) + ")";
+		if (begun_) {
+			if (kind != kEntryGroupSaved || !same_group(*begun_, group))
+				corrupted(name + " follows the begun save of group " +
+					  std::to_string(begun_->number) + " but does not commit it");
+			begun_.reset();
+		} else if (kind == kEntryGroupBegun) {
+			if (group.number != next_number_ || group.offset != data_end())
+				corrupted(name + " begins a group that does not follow the groups "
+						 "before it");
+			begun_ = group;
+			continue;
+		}
 		if (kind == kEntryGroupSaved) {
 			if (group.number != next_number_ || group.offset != data_end())
 				corrupted(name + " does not follow the groups before it (expected group " +
@@ -224,6 +271,12 @@ void Store::load_journal()
 	if (journal_end_ != size)
 		repairs_.push_back("a torn journal entry (" + std::to_string(size - journal_end_) +
 				   " bytes at offset " + std::to_string(journal_end_) + ")");
+	if (begun_) {
+		journal_end_ -= kJournalEntrySize;
+		repairs_.push_back("the save of group " + std::to_string(begun_->number) +
+				   " it began (its journal entry at offset " +
+				   std::to_string(journal_end_) + ")");
+	}
 }
 
 void Store::check_data()
@@ -240,9 +293,14 @@ void Store::check_data()
 		if (ima::hash(ima::HashAlgo::sha256, read_group(group)) != group.sha256)
 			corrupted(name + ": the bytes do not match the group's sha256");
 	}
-	if (data_size_ > data_end())
-		repairs_.push_back(std::to_string(data_size_ - data_end()) +
-				   " uncommitted bytes at the end of " + data_path());
+	if (data_size_ <= data_end())
+		return;
+	std::uint64_t tail = data_size_ - data_end();
+	if (!begun_ || tail > begun_->length)
+		corrupted(std::to_string(tail) + " bytes of " + data_path() + " after its last " +
+			  "committed group (from byte " + std::to_string(data_end()) +
+			  ") that no begun save in the journal accounts for: the journal is short");
+	repairs_.push_back(std::to_string(tail) + " uncommitted bytes at the end of " + data_path());
 }
 
 /* What a crash during a write left: written, never committed. */
@@ -258,6 +316,7 @@ void Store::repair_tail()
 		truncate_or_throw(journal_fd_.get(), journal_end_, journal_path);
 		sync_or_throw(journal_fd_.get(), journal_path);
 	}
+	begun_.reset();
 }
 
 std::uint64_t Store::records() const
@@ -295,18 +354,22 @@ Bytes Store::read_group(const Group &group) const
 	return read_data(group.offset, group.length);
 }
 
-void Store::append_entry(std::uint32_t kind, const Group &group)
+void Store::append_entry(std::uint32_t kind, const Group &group, const std::string &consequence)
 {
 	std::string path = dir_ + "/" + kJournalFileName;
 	Bytes entry = encode_entry(kind, group);
 
-	if (fault_point_reached("torn-journal"))
+	if (kind == kEntryGroupSaved && fault_point_reached("torn-journal"))
 		entry.resize(kJournalEntrySize / 2);
-	if (int error = write_at(journal_fd_.get(), entry, journal_end_)) {
+	int error = write_at(journal_fd_.get(), entry, journal_end_);
+	if (kind == kEntryGroupDeleted && fault_point_reached("full-after-delete"))
+		error = ENOSPC;
+	if (error) {
 		truncate_or_throw(journal_fd_.get(), journal_end_, path);
-		throw_write_error(error, path);
+		throw_write_error(error, path, consequence);
 	}
-	crash_if_fault("torn-journal");
+	if (kind == kEntryGroupSaved)
+		crash_if_fault("torn-journal");
 	sync_or_throw(journal_fd_.get(), path);
 	sync_or_throw(dir_fd_.get(), dir_);
 	journal_end_ += kJournalEntrySize;
@@ -325,18 +388,21 @@ const Group &Store::append_group(ByteView bytes, std::uint64_t records, Flavor f
 	group.flavor = flavor;
 	group.sha256 = ima::hash(ima::HashAlgo::sha256, bytes);
 
+	/* Announced first: data past the committed groups is then explained. */
+	append_entry(kEntryGroupBegun, group, kNothingDeleted);
+	crash_if_fault("begun");
 	ByteView written = fault_point_reached("torn-data") ? bytes.first(bytes.size() / 2) : bytes;
 	if (int error = write_at(data_fd_.get(), written, group.offset)) {
-		truncate_or_throw(data_fd_.get(), group.offset, data_path());
-		throw_write_error(error, data_path());
+		abandon_begun_group(group);
+		throw_write_error(error, data_path(), kNothingDeleted);
 	}
 	crash_if_fault("torn-data");
 	sync_or_throw(data_fd_.get(), data_path());
 	crash_if_fault("data-written");
 	try {
-		append_entry(kEntryGroupSaved, group);
+		append_entry(kEntryGroupSaved, group, kNothingDeleted);
 	} catch (const StoreFull &) {
-		truncate_or_throw(data_fd_.get(), group.offset, data_path());
+		abandon_begun_group(group);
 		throw;
 	}
 	next_number_++;
@@ -345,9 +411,26 @@ const Group &Store::append_group(ByteView bytes, std::uint64_t records, Flavor f
 	return groups_.back();
 }
 
+/* Takes back what a failed append wrote: its data and its begun entry. */
+void Store::abandon_begun_group(const Group &group)
+{
+	std::string path = dir_ + "/" + kJournalFileName;
+
+	truncate_or_throw(data_fd_.get(), group.offset, data_path());
+	sync_or_throw(data_fd_.get(), data_path());
+	journal_end_ -= kJournalEntrySize;
+	truncate_or_throw(journal_fd_.get(), journal_end_, path);
+	sync_or_throw(journal_fd_.get(), path);
+}
+
 void Store::mark_deleted()
 {
-	append_entry(kEntryGroupDeleted, groups_.back());
+	const Group &group = groups_.back();
+
+	append_entry(kEntryGroupDeleted, group,
+		     "the kernel deleted the " + std::to_string(group.records) + " records of group " +
+			     std::to_string(group.number) + ", which the store holds; the next " +
+			     "start records that");
 	groups_.back().state = Group::State::deleted;
 }
 
@@ -355,7 +438,10 @@ void Store::roll_back()
 {
 	Group group = groups_.back();
 
-	append_entry(kEntryGroupRolledBack, group);
+	append_entry(kEntryGroupRolledBack, group,
+		     "the kernel still holds the " + std::to_string(group.records) +
+			     " records of group " + std::to_string(group.number) +
+			     ", which the store holds too; the next start rolls it back");
 	groups_.pop_back();
 	truncate_or_throw(data_fd_.get(), group.offset, data_path());
 	sync_or_throw(data_fd_.get(), data_path());

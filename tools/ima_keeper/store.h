@@ -14,7 +14,8 @@
  * Journal entries (kJournalEntrySize bytes, integers little-endian):
  *
  *	 0  "IMAK"
- *	 4  u32 kind: 1 group saved, 2 group deleted from the kernel,
+ *	 4  u32 kind: 4 group begun (its bytes are about to be written),
+ *	              1 group saved (committed), 2 group deleted from the kernel,
  *	              3 group rolled back (its bytes are no longer in the store)
  *	 8  u64 group number (0, 1, ...: every saved group gets the next one)
  *	16  u64 offset of the group in binary_runtime_measurements
@@ -25,14 +26,17 @@
  *	48  sha256 of the group's bytes
  *	80  the first 16 bytes of the sha256 of bytes 0 to 79
  *
- * A group is committed once its journal entry is durable; the kernel is told
- * to delete its records only then. Bytes of the data file past the last
- * committed group, and a partial journal entry at the end, are what a crash
- * during a write leaves: they are ignored when reading and removed when a
- * keeper opens the store. Anything else that does not check out (an entry's
- * checksum, a group's sha256, a data file shorter than the journal says) is
- * corruption: the store is refused, naming the group and the offset, and
- * nothing is changed.
+ * A save appends a "begun" entry, then the group's bytes, then its "saved"
+ * entry, each made durable before the next: the group is committed once
+ * the saved entry is, and the kernel is told to delete its records only
+ * then. What a crash during a save leaves is a last begun entry, at most
+ * that group's bytes past the last committed group, and a torn last
+ * journal entry (any part of one, or a whole one of zeros): it is ignored
+ * when reading and removed when a keeper opens the store. Anything else
+ * that does not check out is refused, naming the file, the group and the
+ * offset, and nothing is changed: a missing journal next to saved bytes,
+ * saved bytes no begun entry accounts for (a short journal), an entry's
+ * checksum, a group's sha256, a data file shorter than the journal says.
  */
 #pragma once
 
@@ -43,8 +47,8 @@
 #include <string>
 #include <vector>
 
-#include "lib/bytes.h"
-#include "lib/sys.h"
+#include "ima/bytes.h"
+#include "ima/sys.h"
 
 namespace keeper {
 
@@ -121,10 +125,12 @@ public:
 	void roll_back();
 
 private:
+	void refuse_data_without_journal() const;
 	void load_journal();
 	void check_data();
 	void repair_tail();
-	void append_entry(std::uint32_t kind, const Group &group);
+	void append_entry(std::uint32_t kind, const Group &group, const std::string &consequence);
+	void abandon_begun_group(const Group &group);
 
 	std::string dir_;
 	Mode mode_;
@@ -135,6 +141,8 @@ private:
 	std::uint64_t next_number_ = 0;
 	std::uint64_t journal_end_ = 0;
 	std::uint64_t data_size_ = 0;
+	/* A save the journal began and did not commit: a crash interrupted it. */
+	std::optional<Group> begun_;
 	std::vector<std::string> repairs_;
 };
 

@@ -48,10 +48,10 @@
 #include <vector>
 
 #include "lib/generator.h"
-#include "lib/ima_fs.h"
+#include "ima/ima_fs.h"
 #include "lib/kernel.h"
 #include "lib/staging.h"
-#include "lib/sys.h"
+#include "ima/sys.h"
 
 using namespace ima;
 using Clock = std::chrono::steady_clock;

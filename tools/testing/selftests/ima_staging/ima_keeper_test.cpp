@@ -15,6 +15,7 @@
  * a TPM, the measuring policy on /measure, ima-keeper in $PATH, and nothing
  * deleted from the list before the program starts.
  */
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <fcntl.h>
@@ -44,7 +45,7 @@ const std::string kFiller = kStoreMount + "/filler";
 constexpr std::size_t kJournalEntry = 96;
 
 const std::vector<std::string> kFaultPoints = {
-	"staged", "torn-data", "data-written", "torn-journal", "committed", "deleted",
+	"staged", "begun", "torn-data", "data-written", "torn-journal", "committed", "deleted",
 };
 
 LogModel &model()
@@ -423,6 +424,51 @@ KTAP_TEST(thresholds_and_sigusr1_trigger_saves)
 	}
 }
 
+/*
+ * Another process holding a measurement file blocks every save (EBUSY): the
+ * keeper names it, and a running keeper tries again, waiting longer each
+ * time, and saves once the file is closed.
+ */
+KTAP_TEST(busy_files_name_their_holders_and_the_keeper_retries)
+{
+	set_up();
+	model().measure(3);
+	Pipe release;
+	ChildProcess holder = ChildProcess::fork_and_run([&release]() {
+		release.write_end.reset();
+		UniqueFd held = open_or_throw(ima_path("ascii_runtime_measurements"), O_RDONLY);
+		std::uint8_t byte;
+
+		/* Holds the file until the pipe closes. */
+		return static_cast<int>(::read(release.read_end.get(), &byte, 1));
+	});
+	release.read_end.reset();
+	const std::string named = "pid " + std::to_string(holder.pid()) + " (ima_keeper_test)";
+
+	EXPECT_TRUE(eventually([&] {
+		KeeperRun run = save("prompt");
+		return run.exit_code == 1 && contains(run.err, named);
+	}, 30s));
+	KeeperRun blocked = save("prompt");
+	EXPECT_EQ(blocked.exit_code, 1);
+	EXPECT_TRUE(contains(blocked.err, named));
+	ktap::note(blocked.err.substr(0, blocked.err.size() ? blocked.err.size() - 1 : 0));
+	{
+		BackgroundKeeper keeper(kStore, {"run", "--max-records", "1", "--interval-ms", "100"});
+		EXPECT_TRUE(keeper.wait_for_err("trying again in 200 ms", 30s));
+		EXPECT_TRUE(keeper.wait_for_err("trying again in 400 ms", 30s));
+		/* SIGHUP does not end it. */
+		keeper.signal(SIGHUP);
+		EXPECT_TRUE(keeper.wait_for_err("SIGHUP: nothing to reload", 30s));
+		release.write_end.reset();
+		EXPECT_EQ(holder.wait(), 0);
+		EXPECT_TRUE(keeper.wait_for_err("saved group", 60s));
+		EXPECT_EQ(keeper.stop(), 0);
+	}
+	expect_kernel_emptied();
+	expect_full_log_is_the_model();
+}
+
 KTAP_TEST(a_second_keeper_refuses_and_changes_nothing)
 {
 	set_up();
@@ -483,25 +529,129 @@ KTAP_TEST(a_torn_last_write_is_removed_on_start)
 	set_up();
 	model().measure(3);
 	ASSERT_EQ(save("prompt").exit_code, 0);
-	Bytes data = read_file(kStoreData);
-	Bytes journal = read_file(kStoreJournal);
 
-	/* What a power cut in the middle of both writes leaves. */
-	Bytes torn_data = data;
-	append(torn_data, Bytes(37, 0xab));
-	write_file(kStoreData, torn_data);
-	Bytes torn_journal = journal;
+	/*
+	 * What a power cut in the middle of a save leaves: the group's begun
+	 * entry, half of its bytes, half of its saved entry.
+	 */
+	model().measure(2);
+	ASSERT_EQ(save("prompt", {.fault = "torn-data", .without_cap_sys_admin = false}).exit_code,
+		  kKilledExit);
+	Bytes torn_journal = read_file(kStoreJournal);
 	append(torn_journal, Bytes(kJournalEntry / 2, 0xcd));
 	write_file(kStoreJournal, torn_journal);
 
-	model().measure(2);
 	expect_full_log_is_the_model();
 	KeeperRun run = save("prompt");
 	EXPECT_EQ(run.exit_code, 0);
 	EXPECT_TRUE(contains(run.err, "torn journal entry"));
-	EXPECT_TRUE(contains(run.err, "37 uncommitted bytes"));
+	EXPECT_TRUE(contains(run.err, "uncommitted bytes"));
+	EXPECT_TRUE(contains(run.err, "it began (its journal entry at offset"));
 	EXPECT_EQ(read_file(kStoreJournal).size() % kJournalEntry, 0u);
 	EXPECT_TRUE(read_file(kStoreData) == model().log());
+	expect_full_log_is_the_model();
+
+	/* An append whose entry the file system extended the file for, then lost. */
+	Bytes zeroed = read_file(kStoreJournal);
+	append(zeroed, Bytes(kJournalEntry, 0));
+	write_file(kStoreJournal, zeroed);
+	model().measure(1);
+	run = save("prompt");
+	EXPECT_EQ(run.exit_code, 0);
+	EXPECT_TRUE(contains(run.err, "torn journal entry (96 bytes"));
+	expect_full_log_is_the_model();
+	EXPECT_TRUE(read_file(kStoreData) == model().log());
+}
+
+/*
+ * Saved bytes that the journal does not account for are not a torn write:
+ * treating them as uncommitted would destroy the records. Every command
+ * refuses, naming the file, and nothing changes.
+ */
+KTAP_TEST(a_missing_or_short_journal_is_refused_and_changes_nothing)
+{
+	set_up();
+	model().measure(3);
+	ASSERT_EQ(save("prompt").exit_code, 0);
+	model().measure(2);
+	ASSERT_EQ(save("prompt").exit_code, 0);
+	model().measure(1);
+	const Bytes journal = read_file(kStoreJournal);
+	const Bytes data = read_file(kStoreData);
+
+	struct Damage {
+		std::string what;
+		std::function<void()> apply;
+		std::vector<std::string> message;
+	};
+	/* A save writes a begun, a saved and a deleted entry. */
+	const std::size_t without_last_group = journal.size() - 3 * kJournalEntry;
+	const std::vector<Damage> damages = {
+		{"the journal removed",
+		 [] {
+			 if (::unlink(kStoreJournal.c_str()))
+				 throw_errno("unlink " + kStoreJournal);
+		 },
+		 {"store corrupted", "the journal " + kStoreJournal + " is missing",
+		  std::to_string(data.size()) + " bytes"}},
+		{"the journal cut before the last group",
+		 [journal, without_last_group] {
+			 write_file(kStoreJournal, ByteView(journal).first(without_last_group));
+		 },
+		 {"store corrupted", kStoreData, "the journal is short"}},
+		{"the journal emptied",
+		 [] { write_file(kStoreJournal, Bytes()); },
+		 {"store corrupted", kStoreData, "the journal is short"}},
+		{"bytes appended to the data file",
+		 [data] {
+			 Bytes more = data;
+			 append(more, Bytes(37, 0xab));
+			 write_file(kStoreData, more);
+		 },
+		 {"store corrupted", "37 bytes of " + kStoreData, "the journal is short"}},
+	};
+	for (const Damage &damage : damages) {
+		ktap::ScopedContext context(damage.what);
+
+		damage.apply();
+		ListState lists = capture_lists();
+		std::map<std::string, Bytes> files = store_files();
+		for (const std::vector<std::string> &args :
+		     {std::vector<std::string>{"save"}, {"log"}, {"count"}, {"verify"}}) {
+			KeeperRun run = run_keeper(kStore, args);
+
+			EXPECT_EQ(run.exit_code, 1);
+			for (const std::string &part : damage.message)
+				EXPECT_TRUE(contains(run.err, part));
+			if (!run.err.empty())
+				ktap::note(command_line(args), ": ", run.err.substr(0, run.err.size() - 1));
+		}
+		EXPECT_EQ(lists_changed_since(lists), "");
+		EXPECT_TRUE(store_files() == files);
+		write_file(kStoreData, data);
+		write_file(kStoreJournal, journal);
+	}
+	ASSERT_EQ(save("prompt").exit_code, 0);
+	expect_full_log_is_the_model();
+}
+
+/* A disk that fills up after D: the message says the records were deleted. */
+KTAP_TEST(a_full_disk_after_the_deletion_says_so)
+{
+	set_up();
+	model().measure(3);
+	KeeperRun run = save("prompt", {.fault = "full-after-delete", .without_cap_sys_admin = false});
+	EXPECT_EQ(run.exit_code, 1);
+	EXPECT_TRUE(contains(run.err, "no space left"));
+	EXPECT_TRUE(contains(run.err, "the kernel deleted the"));
+	EXPECT_FALSE(contains(run.err, "nothing was deleted"));
+	ktap::note(run.err.substr(0, run.err.size() ? run.err.size() - 1 : 0));
+	expect_full_log_is_the_model();
+
+	run = save("prompt");
+	EXPECT_EQ(run.exit_code, 0);
+	EXPECT_TRUE(contains(run.err, "was deleted from the kernel: recorded that"));
+	expect_kernel_emptied();
 	expect_full_log_is_the_model();
 }
 
@@ -652,6 +802,54 @@ KTAP_TEST(fuse_view_shows_the_full_log_and_evmctl_validates_it)
 
 	EXPECT_EQ(view.stop(), 0);
 	EXPECT_FALSE(path_exists(binary));
+}
+
+/* The last @count lines of @text. */
+std::string last_lines(const std::string &text, std::size_t count)
+{
+	std::size_t at = text.size();
+
+	for (std::size_t found = 0; found <= count && at > 0; at--)
+		if (text[at - 1] == '\n' && ++found > count)
+			break;
+	return text.substr(at);
+}
+
+/*
+ * For the records still in the kernel, "log --format ascii" and the view's
+ * ascii file show what the kernel's ascii list shows, byte for byte,
+ * whatever the template: the template suites boot with ima-sig, the
+ * legacy ima template and a custom format.
+ */
+KTAP_TEST(log_and_view_show_the_kernels_ascii_lines)
+{
+	set_up();
+	if (!path_exists("/dev/fuse"))
+		ktap::skip("no /dev/fuse (CONFIG_FUSE_FS)");
+	ktap::note("template: ", KernelCmdline::from_proc().value("ima_template").value_or("default"),
+		   ", format: ", KernelCmdline::from_proc().value("ima_template_fmt").value_or("none"));
+	model().measure(3);
+	::mkdir(kViewDir.c_str(), 0700);
+	BackgroundKeeper view(kStore, {"mount", kViewDir});
+	const std::string view_ascii = kViewDir + "/ascii_runtime_measurements";
+	ASSERT_TRUE(eventually([&] { return path_exists(view_ascii); }, 30s));
+
+	const std::string kernel_file = ima_path("ascii_runtime_measurements");
+	std::string kernel, logged, viewed;
+	/* Nothing else measures meanwhile; read again if something did. */
+	for (int attempt = 0; attempt < 5; attempt++) {
+		kernel = read_text_file(kernel_file);
+		logged = run_keeper(kStore, {"log", "--format", "ascii"}).out_text();
+		viewed = read_text_file(view_ascii);
+		if (read_text_file(kernel_file) == kernel)
+			break;
+	}
+	std::size_t lines = static_cast<std::size_t>(std::count(kernel.begin(), kernel.end(), '\n'));
+	ASSERT_GE(lines, 3u);
+	EXPECT_EQ(last_lines(logged, lines), kernel);
+	EXPECT_EQ(last_lines(viewed, lines), kernel);
+	ktap::note("first kernel line: ", kernel.substr(0, kernel.find('\n')));
+	EXPECT_EQ(view.stop(), 0);
 }
 
 KTAP_TEST(a_kernel_without_staging_is_a_clear_error)

@@ -211,6 +211,86 @@ KTAP_TEST(ascii_format_round_trip)
 	EXPECT_EQ(format_ascii_record(records[3]).substr(0, 3), " 9 ");
 }
 
+/* A record of @template_name whose template data holds @fields. */
+Record record_with_fields(const std::string &template_name, const std::vector<Bytes> &fields)
+{
+	Record record;
+
+	record.pcr = 10;
+	record.template_digest = Bytes(20, 0x5a);
+	record.template_name = template_name;
+	for (const Bytes &field : fields) {
+		append_le32(record.template_data, static_cast<std::uint32_t>(field.size()));
+		append(record.template_data, field);
+	}
+	return record;
+}
+
+Bytes text_bytes(std::string_view text, bool with_nul)
+{
+	Bytes bytes(text.begin(), text.end());
+
+	if (with_nul)
+		bytes.push_back(0);
+	return bytes;
+}
+
+/* "<prefix>" NUL and @size bytes of @fill: a d-ng or d-ngv2 field. */
+Bytes digest_field(std::string_view prefix, std::size_t size, std::uint8_t fill)
+{
+	Bytes field = text_bytes(prefix, true);
+
+	append(field, Bytes(size, fill));
+	return field;
+}
+
+/* The lines the kernel's ascii list shows (ima_ascii_measurements_show). */
+KTAP_TEST(ascii_format_of_every_template_is_the_kernels)
+{
+	const std::string digest = to_hex(Bytes(20, 0x5a));
+	const std::string file_digest = to_hex(Bytes(32, 0x11));
+
+	/* ima-sig without a signature: the empty field still takes its space. */
+	Record sig = record_with_fields("ima-sig", {digest_field("sha256:", 32, 0x11),
+						    text_bytes("/bin/ls", true), Bytes()});
+	EXPECT_EQ(format_ascii_record(sig),
+		  "10 " + digest + " ima-sig sha256:" + file_digest + " /bin/ls \n");
+
+	/* The "ima" template: a bare digest and name, no field lengths for the digest. */
+	Record legacy;
+	legacy.pcr = 10;
+	legacy.template_digest = Bytes(20, 0x5a);
+	legacy.template_name = "ima";
+	append(legacy.template_data, Bytes(20, 0x22));
+	append_le32(legacy.template_data, 7);
+	append(legacy.template_data, text_bytes("/bin/ls", false));
+	EXPECT_EQ(format_ascii_record(legacy),
+		  "10 " + digest + " ima " + to_hex(Bytes(20, 0x22)) + " /bin/ls\n");
+
+	/* ima-buf: the buffer in hex. */
+	Record buf = record_with_fields("ima-buf", {digest_field("sha256:", 32, 0x11),
+						    text_bytes("kernel_version", true),
+						    text_bytes("6.12", false)});
+	EXPECT_EQ(format_ascii_record(buf),
+		  "10 " + digest + " ima-buf sha256:" + file_digest + " kernel_version 362e3132\n");
+
+	/* A custom format: type and algorithm, a signature, numbers. */
+	Bytes uid;
+	append_le32(uid, 1000);
+	Record custom = record_with_fields("d-ngv2|n-ng|sig|iuid|imode",
+					   {digest_field("ima:sha256:", 32, 0x11),
+					    text_bytes("/x", true), Bytes{0xab, 0xcd, 0xef}, uid,
+					    Bytes{0xa4, 0x81}});
+	EXPECT_EQ(format_ascii_record(custom), "10 " + digest + " d-ngv2|n-ng|sig|iuid|imode ima:sha256:" +
+						       file_digest + " /x abcdef 1000 33188\n");
+
+	/* Template data that does not split into the template's fields. */
+	Record short_sig = record_with_fields("ima-sig", {digest_field("sha256:", 32, 0x11)});
+	EXPECT_THROW(format_ascii_record(short_sig), ParseError);
+	Record unknown = record_with_fields("d-ng|nofield", {digest_field("sha256:", 32, 0x11), Bytes()});
+	EXPECT_THROW(format_ascii_record(unknown), ParseError);
+}
+
 KTAP_TEST(ascii_parser_reads_kernel_line)
 {
 	Record expected = make_ima_ng_record(synthetic_event(1), HashAlgo::sha1);

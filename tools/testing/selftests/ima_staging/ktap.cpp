@@ -7,7 +7,7 @@
 #include <set>
 #include <unistd.h>
 
-#include "lib/sys.h"
+#include "ima/sys.h"
 
 namespace ktap {
 

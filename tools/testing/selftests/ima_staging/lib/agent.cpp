@@ -8,11 +8,11 @@
 #include <sys/random.h>
 #include <system_error>
 
-#include "lib/ima_fs.h"
-#include "lib/records.h"
-#include "lib/replay.h"
+#include "ima/ima_fs.h"
+#include "ima/records.h"
+#include "ima/replay.h"
 #include "lib/staging.h"
-#include "lib/sys.h"
+#include "ima/sys.h"
 
 namespace ima {
 

@@ -14,7 +14,7 @@
 #include <cstddef>
 #include <string>
 
-#include "lib/bytes.h"
+#include "ima/bytes.h"
 
 namespace ima {
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "lib/evmctl.h"
 
-#include "lib/sys.h"
+#include "ima/sys.h"
 
 namespace ima {
 

@@ -28,7 +28,7 @@
 #include <string_view>
 #include <vector>
 
-#include "lib/bytes.h"
+#include "ima/bytes.h"
 
 namespace ima {
 

@@ -6,7 +6,7 @@
 #include <poll.h>
 #include <stdexcept>
 
-#include "lib/ima_fs.h"
+#include "ima/ima_fs.h"
 
 namespace ima {
 

@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "lib/sys.h"
+#include "ima/sys.h"
 
 namespace ima {
 

@@ -2,13 +2,13 @@
 /* The library of the IMA staging selftests, all in one include. */
 #pragma once
 
-#include "lib/bytes.h"
+#include "ima/bytes.h"
 #include "lib/evmctl.h"
-#include "lib/hash.h"
-#include "lib/ima_fs.h"
+#include "ima/hash.h"
+#include "ima/ima_fs.h"
 #include "lib/kernel.h"
-#include "lib/records.h"
-#include "lib/replay.h"
+#include "ima/records.h"
+#include "ima/replay.h"
 #include "lib/snapshot.h"
-#include "lib/sys.h"
-#include "lib/tpm.h"
+#include "ima/sys.h"
+#include "ima/tpm.h"

@@ -12,7 +12,7 @@
 #include <thread>
 #include <unistd.h>
 
-#include "lib/ima_fs.h"
+#include "ima/ima_fs.h"
 
 namespace ima {
 

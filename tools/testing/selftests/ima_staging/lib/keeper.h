@@ -12,9 +12,9 @@
 #include <string_view>
 #include <vector>
 
-#include "lib/bytes.h"
-#include "lib/records.h"
-#include "lib/sys.h"
+#include "ima/bytes.h"
+#include "ima/records.h"
+#include "ima/sys.h"
 
 namespace ima {
 

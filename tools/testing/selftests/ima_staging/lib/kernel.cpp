@@ -3,7 +3,7 @@
 
 #include <stdexcept>
 
-#include "lib/sys.h"
+#include "ima/sys.h"
 
 namespace ima {
 

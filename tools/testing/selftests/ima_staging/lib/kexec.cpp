@@ -11,7 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "lib/sys.h"
+#include "ima/sys.h"
 
 namespace ima {
 

@@ -6,9 +6,9 @@
 #include <thread>
 #include <unistd.h>
 
-#include "lib/bytes.h"
-#include "lib/ima_fs.h"
-#include "lib/sys.h"
+#include "ima/bytes.h"
+#include "ima/ima_fs.h"
+#include "ima/sys.h"
 
 namespace ima {
 

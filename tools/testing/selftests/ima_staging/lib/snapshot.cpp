@@ -3,9 +3,9 @@
 
 #include <stdexcept>
 
-#include "lib/hash.h"
-#include "lib/ima_fs.h"
-#include "lib/tpm.h"
+#include "ima/hash.h"
+#include "ima/ima_fs.h"
+#include "ima/tpm.h"
 
 namespace ima {
 

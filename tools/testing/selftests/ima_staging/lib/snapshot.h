@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "lib/bytes.h"
-#include "lib/records.h"
+#include "ima/bytes.h"
+#include "ima/records.h"
 
 namespace ima {
 

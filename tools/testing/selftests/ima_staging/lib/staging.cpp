@@ -9,12 +9,12 @@
 #include <unistd.h>
 
 #include "lib/evmctl.h"
-#include "lib/hash.h"
-#include "lib/ima_fs.h"
+#include "ima/hash.h"
+#include "ima/ima_fs.h"
 #include "lib/kernel.h"
-#include "lib/replay.h"
+#include "ima/replay.h"
 #include "lib/snapshot.h"
-#include "lib/tpm.h"
+#include "ima/tpm.h"
 
 namespace ima {
 

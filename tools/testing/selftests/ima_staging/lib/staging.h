@@ -17,10 +17,10 @@
 #include <string_view>
 #include <vector>
 
-#include "lib/bytes.h"
-#include "lib/ima_fs.h"
-#include "lib/records.h"
-#include "lib/sys.h"
+#include "ima/bytes.h"
+#include "ima/ima_fs.h"
+#include "ima/records.h"
+#include "ima/sys.h"
 
 namespace ima {
 

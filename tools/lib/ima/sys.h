@@ -16,7 +16,7 @@
 #include <sys/types.h>
 #include <vector>
 
-#include "lib/bytes.h"
+#include "ima/bytes.h"
 
 namespace ima {
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-#include "lib/ima_fs.h"
+#include "ima/ima_fs.h"
 
 #include <algorithm>
 #include <atomic>
@@ -8,8 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib/hash.h"
-#include "lib/sys.h"
+#include "ima/hash.h"
+#include "ima/sys.h"
 
 namespace ima {
 

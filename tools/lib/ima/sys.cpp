@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-#include "lib/sys.h"
+#include "ima/sys.h"
 
 #include <algorithm>
 #include <cerrno>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-#include "lib/replay.h"
+#include "ima/replay.h"
 
 #include <stdexcept>
 #include <string>

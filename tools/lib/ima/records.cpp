@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-#include "lib/records.h"
+#include "ima/records.h"
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <utility>
 
 namespace ima {
@@ -275,24 +276,154 @@ Bytes serialize_binary_list(const std::vector<Record> &records)
 	return out;
 }
 
+namespace {
+
+/* How the ascii list shows a template field (ima_template_lib.c). */
+enum class FieldFormat { digest, digest_with_algo, string, hex, uint };
+
+FieldFormat field_format(std::string_view field_id)
+{
+	static const std::map<std::string_view, FieldFormat> formats = {
+		{"d", FieldFormat::digest},
+		{"n", FieldFormat::string},
+		{"d-ng", FieldFormat::digest_with_algo},
+		{"d-ngv2", FieldFormat::digest_with_algo},
+		{"n-ng", FieldFormat::string},
+		{"sig", FieldFormat::hex},
+		{"buf", FieldFormat::hex},
+		{"d-modsig", FieldFormat::digest_with_algo},
+		{"modsig", FieldFormat::hex},
+		{"evmsig", FieldFormat::hex},
+		{"iuid", FieldFormat::uint},
+		{"igid", FieldFormat::uint},
+		{"imode", FieldFormat::uint},
+		{"xattrnames", FieldFormat::string},
+		{"xattrlengths", FieldFormat::hex},
+		{"xattrvalues", FieldFormat::hex},
+	};
+	auto found = formats.find(field_id);
+
+	if (found == formats.end())
+		throw ParseError("unknown template field '" + std::string(field_id) + "'");
+	return found->second;
+}
+
+/*
+ * The fields of a template, from the name the lists show: that of a
+ * built-in template, or the format of a custom one (ima_template_fmt=).
+ */
+std::vector<std::string_view> template_fields(std::string_view name)
+{
+	static const std::map<std::string_view, std::string_view> builtin = {
+		{"ima", "d|n"},
+		{"ima-ng", "d-ng|n-ng"},
+		{"ima-ngv2", "d-ngv2|n-ng"},
+		{"ima-sig", "d-ng|n-ng|sig"},
+		{"ima-sigv2", "d-ngv2|n-ng|sig"},
+		{"ima-buf", "d-ng|n-ng|buf"},
+		{"ima-modsig", "d-ng|n-ng|sig|d-modsig|modsig"},
+		{"evm-sig", "d-ng|n-ng|evmsig|xattrnames|xattrlengths|xattrvalues|iuid|igid|imode"},
+	};
+	auto found = builtin.find(name);
+	std::string_view format = found != builtin.end() ? found->second : name;
+	std::vector<std::string_view> fields;
+
+	for (std::size_t at = 0;;) {
+		std::size_t bar = format.find('|', at);
+
+		fields.push_back(format.substr(at, bar - at));
+		if (bar == std::string_view::npos)
+			return fields;
+		at = bar + 1;
+	}
+}
+
+/* The bytes of @data up to its first NUL, as a string. */
+std::string c_string(ByteView data)
+{
+	auto nul = std::find(data.begin(), data.end(), 0);
+
+	return std::string(data.begin(), nul);
+}
+
+std::string ascii_uint(ByteView data)
+{
+	std::uint64_t value = 0;
+
+	if (data.size() != 1 && data.size() != 2 && data.size() != 4 && data.size() != 8)
+		return "";
+	for (std::size_t i = data.size(); i-- > 0;)
+		value = value << 8 | data[i];
+	return std::to_string(value);
+}
+
+/* A field as ima_show_template_data_ascii() shows it; "" when empty. */
+std::string ascii_field(FieldFormat format, ByteView data)
+{
+	if (data.empty())
+		return "";
+	switch (format) {
+	case FieldFormat::digest_with_algo: {
+		/* "<algo>:" (or "<type>:<algo>:"), NUL, digest */
+		std::string prefix = c_string(data);
+		std::size_t colon = prefix.rfind(':');
+
+		if (colon == std::string::npos || colon + 2 > data.size())
+			throw ParseError("digest field without '<algo>:' prefix");
+		return (colon ? prefix : "") + to_hex(data.subspan(colon + 2));
+	}
+	case FieldFormat::digest:
+	case FieldFormat::hex:
+		return to_hex(data);
+	case FieldFormat::string:
+		return c_string(data);
+	case FieldFormat::uint:
+		return ascii_uint(data);
+	}
+	return "";
+}
+
+/* The template data's fields: length-prefixed, or the "ima" template's two. */
+std::vector<ByteView> template_field_data(const Record &record, std::size_t count)
+{
+	ByteReader reader(record.template_data, "template data of " + record.template_name);
+	std::vector<ByteView> fields;
+
+	if (record.template_name == kImaTemplate) {
+		fields.push_back(reader.take(kImaTemplateDigestSize, "digest"));
+		fields.push_back(reader.take(reader.read_le32("name length"), "name"));
+	} else {
+		while (!reader.at_end())
+			fields.push_back(reader.take(reader.read_le32("field length"), "field"));
+	}
+	if (fields.size() != count)
+		reader.fail(std::to_string(fields.size()) + " fields, the template has " +
+			    std::to_string(count));
+	return fields;
+}
+
+} // namespace
+
 std::string format_ascii_record(const Record &record)
 {
-	if (!record.ima_ng)
-		throw std::invalid_argument("ascii format of template '" +
-					    record.template_name + "' is not supported");
-	const ImaNgEvent &event = *record.ima_ng;
+	std::vector<std::string_view> ids = template_fields(record.template_name);
+	std::vector<ByteView> fields = template_field_data(record, ids.size());
 	std::string pcr = std::to_string(record.pcr);
+	std::string line = std::string(pcr.size() < 2 ? 2 - pcr.size() : 0, ' ') + pcr + " " +
+			   to_hex(record.template_digest) + " " + record.template_name;
 
-	return std::string(pcr.size() < 2 ? 2 - pcr.size() : 0, ' ') + pcr + " " +
-	       to_hex(record.template_digest) + " " + record.template_name + " " +
-	       event.digest_algo + ":" + to_hex(event.file_digest) + " " + event.file_name + "\n";
+	for (std::size_t i = 0; i < ids.size(); i++)
+		line += " " + ascii_field(field_format(ids[i]), fields[i]);
+	return line + "\n";
 }
 
 std::ostream &operator<<(std::ostream &out, const Record &record)
 {
-	if (record.ima_ng) {
+	try {
 		std::string line = format_ascii_record(record);
 		return out << line.substr(0, line.size() - 1);
+	} catch (const ParseError &) {
+		/* a record that does not parse: a summary */
 	}
 	return out << record.pcr << " " << to_hex(record.template_digest) << " "
 		   << record.template_name << " (" << record.template_data.size()

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
-#include "lib/tpm.h"
+#include "ima/tpm.h"
 
 #include <algorithm>
 #include <stdexcept>
 
-#include "lib/sys.h"
+#include "ima/sys.h"
 
 namespace ima {
 

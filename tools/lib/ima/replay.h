@@ -14,9 +14,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "lib/bytes.h"
-#include "lib/hash.h"
-#include "lib/records.h"
+#include "ima/bytes.h"
+#include "ima/hash.h"
+#include "ima/records.h"
 
 namespace ima {
 

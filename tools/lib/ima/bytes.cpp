@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-#include "lib/bytes.h"
+#include "ima/bytes.h"
 
 #include <algorithm>
 #include <stdexcept>

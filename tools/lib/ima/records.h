@@ -31,8 +31,8 @@
 #include <string_view>
 #include <vector>
 
-#include "lib/bytes.h"
-#include "lib/hash.h"
+#include "ima/bytes.h"
+#include "ima/hash.h"
 
 namespace ima {
 
@@ -61,7 +61,7 @@ struct Record {
 	bool operator==(const Record &) const = default;
 };
 
-/* One line for diagnostics: the ascii format for ima-ng, a summary otherwise. */
+/* One line for diagnostics: the ascii format, or a summary if it does not parse. */
 std::ostream &operator<<(std::ostream &out, const Record &record);
 
 class ParseError : public std::runtime_error {
@@ -97,7 +97,12 @@ std::vector<Record> parse_ascii_list(std::string_view text);
 void append_binary_record(Bytes &out, const Record &record);
 Bytes serialize_binary_list(const std::vector<Record> &records);
 
-/* One line of the ascii format, with its newline; supports ima-ng. */
+/*
+ * One line of the ascii format, with its newline, byte for byte as the
+ * kernel shows the record: every built-in template and any custom format
+ * (the template name is then the format). Throws ParseError for a field
+ * IMA does not know or template data that does not split into the fields.
+ */
 std::string format_ascii_record(const Record &record);
 
 /*
