@@ -64,8 +64,16 @@ static ssize_t ima_show_measurements_count(struct file *filp,
 					   char __user *buf,
 					   size_t count, loff_t *ppos)
 {
-	return ima_show_htable_value(buf, count, ppos, &ima_measurements.count);
+#ifdef CONFIG_IMA_STAGING
+	char tmpbuf[32];	/* greater than largest 'long' string value */
+	ssize_t len;
 
+	len = scnprintf(tmpbuf, sizeof(tmpbuf), "%li\n",
+			ima_current_count(&ima_staging));
+	return simple_read_from_buffer(buf, count, ppos, tmpbuf, len);
+#else
+	return ima_show_htable_value(buf, count, ppos, &ima_measurements.count);
+#endif
 }
 
 static const struct file_operations ima_measurements_count_ops = {

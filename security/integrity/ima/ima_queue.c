@@ -850,6 +850,8 @@ int ima_delete_measurements(struct ima_staging *s, unsigned long n)
 		ret = -ENOENT;
 	else
 		ima_mlist_move(s->staged, s->measurements);
+	/* the moved records count as current until they are cut */
+	s->n_walking = !ret;
 	mutex_unlock(&ima_extend_list_mutex);
 	if (ret)
 		goto out;
@@ -858,6 +860,7 @@ int ima_delete_measurements(struct ima_staging *s, unsigned long n)
 	ima_n_between_steps(s);
 
 	mutex_lock(&ima_extend_list_mutex);
+	s->n_walking = false;
 	if (s->suspended) {
 		/* put every record back: a failed request changes nothing */
 		ima_mlist_cut_front(s->staged, &s->staged->head, 0, 0,
@@ -874,6 +877,27 @@ int ima_delete_measurements(struct ima_staging *s, unsigned long n)
 out:
 	mutex_unlock(&ima_stage_mutex);
 	return ret;
+}
+
+/**
+ * ima_current_count - the number of records in the current list
+ * @s: the lists, &ima_staging outside of tests
+ *
+ * The records N moved aside to walk them are still current: the count
+ * does not drop while N walks, and is exact under ima_extend_list_mutex.
+ *
+ * Return: the number of current records.
+ */
+long ima_current_count(struct ima_staging *s)
+{
+	long count;
+
+	mutex_lock(&ima_extend_list_mutex);
+	count = atomic_long_read(&s->measurements->count);
+	if (s->n_walking)
+		count += atomic_long_read(&s->staged->count);
+	mutex_unlock(&ima_extend_list_mutex);
+	return count;
 }
 
 #ifdef CONFIG_IMA_STAGING_BENCH

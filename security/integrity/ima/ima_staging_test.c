@@ -30,6 +30,7 @@ struct staging_test {
 	struct kunit *test;
 	struct suspender *suspender;
 	bool suspended_during_n;
+	long count_during_n;
 };
 
 static struct ima_template_desc test_desc = {
@@ -918,6 +919,29 @@ static void table_grows_under_concurrent_lookups(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, i, count);
 }
 
+/* Records are measured between N's steps, and the count is read. */
+static void measure_and_count(struct ima_staging *s)
+{
+	struct staging_test *t = container_of(s, struct staging_test, s);
+
+	add_records(t->test, t, 2, true);
+	t->count_during_n = ima_current_count(s);
+}
+
+/* While N walks, the records it moved aside still count as current. */
+static void count_during_n_includes_the_walked_records(struct kunit *test)
+{
+	struct staging_test *t = test->priv;
+
+	add_records(test, t, 6, true);
+	KUNIT_EXPECT_EQ(test, ima_current_count(&t->s), 6);
+	t->s.n_between_steps = measure_and_count;
+	KUNIT_ASSERT_EQ(test, ima_delete_measurements(&t->s, 4), 0);
+	KUNIT_EXPECT_EQ(test, t->count_during_n, 8);
+	KUNIT_EXPECT_EQ(test, ima_current_count(&t->s), 4);
+	KUNIT_EXPECT_FALSE(test, t->s.n_walking);
+}
+
 static struct kunit_case staging_test_cases[] = {
 	KUNIT_CASE(stage_moves_the_whole_list),
 	KUNIT_CASE(stage_refuses_and_changes_nothing),
@@ -940,6 +964,7 @@ static struct kunit_case staging_test_cases[] = {
 	KUNIT_CASE(lookups_find_live_records_and_remnants),
 	KUNIT_CASE(the_whole_digest_is_the_key),
 	KUNIT_CASE(table_grows_under_concurrent_lookups),
+	KUNIT_CASE(count_during_n_includes_the_walked_records),
 	{}
 };
 
