@@ -35,10 +35,20 @@ constexpr ViewEntry kViewFiles[] = {
 	{"runtime_measurements_count", ViewFile::count},
 };
 
-/* The state of one mount: its store and the snapshots of open files. */
+/*
+ * An open file: what it has read of its file so far. The full log only
+ * grows at its end (records moved from the kernel to the store keep their
+ * bytes and offsets), so the text is extended, never changed.
+ */
+struct OpenFile {
+	ViewFile file;
+	std::string text;
+};
+
+/* The state of one mount: its store and its open files. */
 struct View {
 	std::string store_dir;
-	std::map<std::uint64_t, std::string> open_files;
+	std::map<std::uint64_t, OpenFile> open_files;
 	std::uint64_t next_handle = 1;
 };
 
@@ -72,6 +82,19 @@ std::string snapshot(ViewFile file)
 	return std::to_string(log.records()) + "\n";
 }
 
+/* Turns what a callback throws into the errno FUSE returns. */
+int failed(const std::exception &e)
+{
+	std::fprintf(stderr, "ima-keeper: %s\n", e.what());
+	return dynamic_cast<const KernelBusy *>(&e) ? -EBUSY : -EIO;
+}
+
+/*
+ * A file's size is that of its content now, unlike securityfs's 0: reads
+ * that go through the page cache (sendfile(), splice()) stop at the size.
+ * Attributes are not cached (attr_timeout=0), and a new size makes the
+ * kernel drop the file's cached pages.
+ */
 int view_getattr(const char *path, struct stat *st, struct fuse_file_info *)
 {
 	std::memset(st, 0, sizeof(*st));
@@ -80,10 +103,16 @@ int view_getattr(const char *path, struct stat *st, struct fuse_file_info *)
 		st->st_nlink = 2;
 		return 0;
 	}
-	if (!find_file(path))
+	const ViewEntry *entry = find_file(path);
+	if (!entry)
 		return -ENOENT;
 	st->st_mode = S_IFREG | 0440;
 	st->st_nlink = 1;
+	try {
+		st->st_size = static_cast<off_t>(snapshot(entry->file).size());
+	} catch (const std::exception &e) {
+		return failed(e);
+	}
 	return 0;
 }
 
@@ -110,28 +139,42 @@ int view_open(const char *path, struct fuse_file_info *fi)
 	try {
 		std::uint64_t handle = view().next_handle++;
 
-		view().open_files[handle] = snapshot(entry->file);
+		view().open_files[handle] = {entry->file, snapshot(entry->file)};
 		fi->fh = handle;
-		/* No page cache: every open reads its own snapshot. */
+		/* read() asks the keeper every time, as securityfs does. */
 		fi->direct_io = 1;
 		return 0;
-	} catch (const KernelBusy &e) {
-		std::fprintf(stderr, "ima-keeper: %s\n", e.what());
-		return -EBUSY;
 	} catch (const std::exception &e) {
-		std::fprintf(stderr, "ima-keeper: %s\n", e.what());
-		return -EIO;
+		return failed(e);
 	}
 }
 
+/*
+ * A read past what the open file has read so far reads the log again: a
+ * descriptor held open sees the records measured and saved since, at the
+ * offsets they keep for the whole boot.
+ */
 int view_read(const char *, char *buf, size_t size, off_t offset, struct fuse_file_info *fi)
 {
-	const std::string &data = view().open_files.at(fi->fh);
+	OpenFile &open = view().open_files.at(fi->fh);
 
-	if (offset < 0 || static_cast<std::size_t>(offset) >= data.size())
+	if (offset < 0)
+		return -EINVAL;
+	try {
+		if (static_cast<std::size_t>(offset) + size > open.text.size() &&
+		    open.file != ViewFile::count) {
+			std::string now = snapshot(open.file);
+
+			if (now.size() > open.text.size())
+				open.text = std::move(now);
+		}
+	} catch (const std::exception &e) {
+		return failed(e);
+	}
+	if (static_cast<std::size_t>(offset) >= open.text.size())
 		return 0;
-	std::size_t count = std::min(size, data.size() - static_cast<std::size_t>(offset));
-	std::memcpy(buf, data.data() + offset, count);
+	std::size_t count = std::min(size, open.text.size() - static_cast<std::size_t>(offset));
+	std::memcpy(buf, open.text.data() + offset, count);
 	return static_cast<int>(count);
 }
 
@@ -192,7 +235,8 @@ int serve_fuse_view(const std::string &store_dir, const std::string &mountpoint)
 	/* Read-only, readable by root's group too (mode 0440). */
 	std::vector<std::string> args = {
 		"ima-keeper", "-o",
-		"ro,allow_other,default_permissions,fsname=ima-keeper,subtype=ima-keeper",
+		"ro,allow_other,default_permissions,fsname=ima-keeper,subtype=ima-keeper,"
+		"attr_timeout=0,entry_timeout=0,negative_timeout=0",
 	};
 	std::vector<char *> argv;
 

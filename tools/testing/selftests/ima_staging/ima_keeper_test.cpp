@@ -20,6 +20,7 @@
 #include <csignal>
 #include <fcntl.h>
 #include <sys/mount.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -850,6 +851,85 @@ KTAP_TEST(log_and_view_show_the_kernels_ascii_lines)
 	EXPECT_EQ(last_lines(viewed, lines), kernel);
 	ktap::note("first kernel line: ", kernel.substr(0, kernel.find('\n')));
 	EXPECT_EQ(view.stop(), 0);
+}
+
+/* Copies @in to a new file with sendfile(), as busybox cat does; its bytes. */
+Bytes copy_with_sendfile(int in)
+{
+	TempFile copy("keeper_sendfile");
+	UniqueFd out = open_or_throw(copy.path(), O_WRONLY | O_TRUNC);
+
+	for (;;) {
+		ssize_t sent = ::sendfile(out.get(), in, nullptr, 1 << 20);
+
+		if (sent < 0)
+			throw_errno("sendfile");
+		if (sent == 0)
+			break;
+	}
+	return read_file(copy.path());
+}
+
+/*
+ * The view serves agents the way securityfs does. rust-keylime opens the
+ * log once and, at every quote, reads on from its last offset: a
+ * descriptor held open sees the records measured and saved since, and its
+ * offsets hold. busybox cat copies with sendfile(), which reads through the
+ * page cache and so stops at the file's size.
+ */
+KTAP_TEST(the_view_serves_a_held_fd_and_sendfile)
+{
+	set_up();
+	if (!path_exists("/dev/fuse"))
+		ktap::skip("no /dev/fuse (CONFIG_FUSE_FS)");
+	model().measure(2);
+	::mkdir(kViewDir.c_str(), 0700);
+	BackgroundKeeper view(kStore, {"mount", kViewDir});
+	const std::string binary = kViewDir + "/binary_runtime_measurements";
+	const std::string ascii = kViewDir + "/ascii_runtime_measurements";
+	ASSERT_TRUE(eventually([&] { return path_exists(binary); }, 30s));
+
+	UniqueFd held_binary = open_or_throw(binary, O_RDONLY);
+	UniqueFd held_ascii = open_or_throw(ascii, O_RDONLY);
+	Bytes binary_before = read_all(held_binary.get());
+	Bytes ascii_before = read_all(held_ascii.get());
+	EXPECT_TRUE(binary_before == run_keeper(kStore, {"log"}).out);
+
+	model().measure(2);
+	ASSERT_EQ(save("prompt").exit_code, 0);
+	model().measure(1);
+	Bytes binary_full = run_keeper(kStore, {"log"}).out;
+	Bytes ascii_full = run_keeper(kStore, {"log", "--format", "ascii"}).out;
+
+	/* The held descriptors read on: the same bytes at the same offsets. */
+	Bytes binary_more = read_all(held_binary.get());
+	Bytes ascii_more = read_all(held_ascii.get());
+	EXPECT_GT(binary_more.size(), 0u);
+	Bytes binary_joined = binary_before;
+	append(binary_joined, binary_more);
+	EXPECT_TRUE(binary_joined == binary_full);
+	Bytes ascii_joined = ascii_before;
+	append(ascii_joined, ascii_more);
+	EXPECT_TRUE(ascii_joined == ascii_full);
+	ASSERT_EQ(::lseek(held_binary.get(), static_cast<off_t>(binary_before.size()), SEEK_SET),
+		  static_cast<off_t>(binary_before.size()));
+	EXPECT_TRUE(read_all(held_binary.get()) == binary_more);
+
+	/* The size is the content's, so sendfile() copies all of it. */
+	struct stat st {};
+	ASSERT_EQ(::stat(binary.c_str(), &st), 0);
+	EXPECT_EQ(static_cast<std::size_t>(st.st_size), binary_full.size());
+	UniqueFd fresh = open_or_throw(binary, O_RDONLY);
+	EXPECT_TRUE(copy_with_sendfile(fresh.get()) == binary_full);
+	UniqueFd fresh_ascii = open_or_throw(ascii, O_RDONLY);
+	EXPECT_TRUE(copy_with_sendfile(fresh_ascii.get()) == ascii_full);
+
+	held_binary.reset();
+	held_ascii.reset();
+	fresh.reset();
+	fresh_ascii.reset();
+	EXPECT_EQ(view.stop(), 0);
+	expect_full_log_is_the_model();
 }
 
 KTAP_TEST(a_kernel_without_staging_is_a_clear_error)
