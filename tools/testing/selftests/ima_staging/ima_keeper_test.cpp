@@ -564,6 +564,46 @@ KTAP_TEST(a_torn_last_write_is_removed_on_start)
 	EXPECT_TRUE(read_file(kStoreData) == model().log());
 }
 
+/* A way to damage the store, and what the refusal must say. */
+struct StoreDamage {
+	std::string what;
+	std::function<void()> apply;
+	std::vector<std::string> message;
+};
+
+/*
+ * Applies each damage in turn: every command refuses the store, saying the
+ * message, and changes neither the kernel's lists nor the store. The store
+ * is restored after each.
+ */
+void expect_every_command_refuses(const std::vector<StoreDamage> &damages)
+{
+	const Bytes journal = read_file(kStoreJournal);
+	const Bytes data = read_file(kStoreData);
+
+	for (const StoreDamage &damage : damages) {
+		ktap::ScopedContext context(damage.what);
+
+		damage.apply();
+		ListState lists = capture_lists();
+		std::map<std::string, Bytes> files = store_files();
+		for (const std::vector<std::string> &args :
+		     {std::vector<std::string>{"save"}, {"log"}, {"count"}, {"verify"}}) {
+			KeeperRun run = run_keeper(kStore, args);
+
+			EXPECT_EQ(run.exit_code, 1);
+			for (const std::string &part : damage.message)
+				EXPECT_TRUE(contains(run.err, part));
+			if (!run.err.empty())
+				ktap::note(command_line(args), ": ", run.err.substr(0, run.err.size() - 1));
+		}
+		EXPECT_EQ(lists_changed_since(lists), "");
+		EXPECT_TRUE(store_files() == files);
+		write_file(kStoreData, data);
+		write_file(kStoreJournal, journal);
+	}
+}
+
 /*
  * Saved bytes that the journal does not account for are not a torn write:
  * treating them as uncommitted would destroy the records. Every command
@@ -580,14 +620,9 @@ KTAP_TEST(a_missing_or_short_journal_is_refused_and_changes_nothing)
 	const Bytes journal = read_file(kStoreJournal);
 	const Bytes data = read_file(kStoreData);
 
-	struct Damage {
-		std::string what;
-		std::function<void()> apply;
-		std::vector<std::string> message;
-	};
 	/* A save writes a begun, a saved and a deleted entry. */
 	const std::size_t without_last_group = journal.size() - 3 * kJournalEntry;
-	const std::vector<Damage> damages = {
+	const std::vector<StoreDamage> damages = {
 		{"the journal removed",
 		 [] {
 			 if (::unlink(kStoreJournal.c_str()))
@@ -611,27 +646,7 @@ KTAP_TEST(a_missing_or_short_journal_is_refused_and_changes_nothing)
 		 },
 		 {"store corrupted", "37 bytes of " + kStoreData, "the journal is short"}},
 	};
-	for (const Damage &damage : damages) {
-		ktap::ScopedContext context(damage.what);
-
-		damage.apply();
-		ListState lists = capture_lists();
-		std::map<std::string, Bytes> files = store_files();
-		for (const std::vector<std::string> &args :
-		     {std::vector<std::string>{"save"}, {"log"}, {"count"}, {"verify"}}) {
-			KeeperRun run = run_keeper(kStore, args);
-
-			EXPECT_EQ(run.exit_code, 1);
-			for (const std::string &part : damage.message)
-				EXPECT_TRUE(contains(run.err, part));
-			if (!run.err.empty())
-				ktap::note(command_line(args), ": ", run.err.substr(0, run.err.size() - 1));
-		}
-		EXPECT_EQ(lists_changed_since(lists), "");
-		EXPECT_TRUE(store_files() == files);
-		write_file(kStoreData, data);
-		write_file(kStoreJournal, journal);
-	}
+	expect_every_command_refuses(damages);
 	ASSERT_EQ(save("prompt").exit_code, 0);
 	expect_full_log_is_the_model();
 }
@@ -663,14 +678,8 @@ KTAP_TEST(a_corrupted_store_is_refused_naming_group_and_offset)
 	ASSERT_EQ(save("prompt").exit_code, 0);
 	model().measure(2);
 
-	struct Damage {
-		std::string what;
-		std::function<void()> apply;
-		std::vector<std::string> message;
-	};
-	Bytes journal = read_file(kStoreJournal);
-	Bytes data = read_file(kStoreData);
-	const std::vector<Damage> damages = {
+	const Bytes data = read_file(kStoreData);
+	const std::vector<StoreDamage> damages = {
 		{"a flipped byte in group 0",
 		 [] { flip_byte(kStoreData, 10); },
 		 {"store corrupted", "group 0", "bytes 0 to", kStoreData, "sha256"}},
@@ -681,27 +690,7 @@ KTAP_TEST(a_corrupted_store_is_refused_naming_group_and_offset)
 		 [data] { write_file(kStoreData, ByteView(data).first(data.size() / 2)); },
 		 {"store corrupted", "the file ends at byte " + std::to_string(data.size() / 2)}},
 	};
-	for (const Damage &damage : damages) {
-		ktap::ScopedContext context(damage.what);
-
-		damage.apply();
-		ListState lists = capture_lists();
-		std::map<std::string, Bytes> files = store_files();
-		for (const std::vector<std::string> &args :
-		     {std::vector<std::string>{"save"}, {"log"}, {"count"}, {"verify"}}) {
-			KeeperRun run = run_keeper(kStore, args);
-
-			EXPECT_EQ(run.exit_code, 1);
-			for (const std::string &part : damage.message)
-				EXPECT_TRUE(contains(run.err, part));
-			if (!run.err.empty())
-				ktap::note(command_line(args), ": ", run.err.substr(0, run.err.size() - 1));
-		}
-		EXPECT_EQ(lists_changed_since(lists), "");
-		EXPECT_TRUE(store_files() == files);
-		write_file(kStoreData, data);
-		write_file(kStoreJournal, journal);
-	}
+	expect_every_command_refuses(damages);
 	ASSERT_EQ(save("prompt").exit_code, 0);
 	expect_full_log_is_the_model();
 }

@@ -9,6 +9,8 @@
 #include "ima/bytes.h"
 #include "ima/ima_fs.h"
 #include "ima/sys.h"
+#include "ktap.h"
+#include "lib/staging.h"
 
 namespace ima {
 
@@ -78,6 +80,18 @@ RecordMemory measure_record_memory(unsigned long count, const std::function<void
 	delete_them();
 	long after = settled_slab_memory().unreclaimable_kb;
 	return {count, (with_records - before) * 1024, (with_records - after) * 1024};
+}
+
+void expect_deletion_gives_memory_back(const std::function<void()> &delete_them)
+{
+	RecordMemory memory = measure_record_memory(kMemoryRecords, delete_them);
+
+	ktap::note(memory.describe());
+	EXPECT_EQ(read_measurement_count(), 0u);
+	/* a record takes hundreds of bytes: the figures measured the records */
+	EXPECT_GT(memory.held_bytes, static_cast<long>(100 * kMemoryRecords));
+	EXPECT_TRUE(memory.returned_at_least(kMemoryReturnedPercent));
+	EXPECT_EQ(check_invariant(), "");
 }
 
 } // namespace ima

@@ -64,4 +64,12 @@ struct RecordMemory {
  */
 RecordMemory measure_record_memory(unsigned long count, const std::function<void()> &delete_them);
 
+/*
+ * The check of the memory tests: kMemoryRecords new records, deleted by
+ * @delete_them (which deletes exactly those), give back at least
+ * kMemoryReturnedPercent of what they took; the current list is left
+ * empty and the invariant holds. The figures go to the KTAP log.
+ */
+void expect_deletion_gives_memory_back(const std::function<void()> &delete_them);
+
 } // namespace ima
