@@ -14,6 +14,8 @@
  *	torn-journal	half of the group's journal entry written
  *	committed	the group committed, the kernel not told to delete it
  *	deleted		the kernel deleted the records, the journal does not say so
+ *	rolled-back	a pending group's rollback is in the journal, its bytes
+ *			are not truncated yet (a save that reconciles one)
  *
  * And one failure: full-after-delete makes the journal entry that records
  * a deletion fail with ENOSPC, as a disk that filled up meanwhile would.

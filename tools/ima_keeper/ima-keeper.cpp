@@ -3,6 +3,7 @@
  * ima-keeper: keeps every IMA measurement record since boot while the
  * kernel's list stays small. See usage() (ima-keeper --help).
  */
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -28,6 +29,10 @@ namespace {
 
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
+/* The store does not check out: restarting does not help (systemd unit). */
+constexpr int kExitStoreCorrupted = 3;
+/* --interval-ms at most: an hour. */
+constexpr std::uint64_t kMaxIntervalMs = 3600000;
 
 #ifdef IMA_KEEPER_FAULT_INJECTION
 const char kUsageFaultInjection[] = R"(ENVIRONMENT
@@ -35,7 +40,8 @@ const char kUsageFaultInjection[] = R"(ENVIRONMENT
               This is a test build (make FAULT_INJECTION=1), which is never
               installed: kill the keeper (SIGKILL) at POINT of a save
               (staged, begun, torn-data, data-written, torn-journal,
-              committed, deleted), or fail with ENOSPC where the journal
+              committed, deleted; rolled-back in a rollback), or fail with
+              ENOSPC where the journal
               records a deletion (full-after-delete).
 
 )";
@@ -131,7 +137,8 @@ OPTIONS
               Save when the binary sha1 list has N bytes (default: no limit).
 
        --interval-ms MS
-              Look at the kernel's list every MS milliseconds (default 1000).
+              Look at the kernel's list every MS milliseconds (default 1000,
+              at most 3600000).
 
        --from K
               First record to print (default 0).
@@ -156,11 +163,14 @@ STORE
 EXIT STATUS
        0      success; for run and mount, stopped by SIGTERM or SIGINT.
 
-       1      failure, said on standard error: the store does not check
-              out, the kernel refused a request, the files are busy, no
-              space left; for verify, the full log does not replay to PCR 10.
+       1      failure, said on standard error: the kernel refused a
+              request, the files are busy, no space left; for verify, the
+              full log does not replay to PCR 10.
 
        2      bad usage.
+
+       3      the store does not check out (it is refused, never changed):
+              move it away or restore it; starting again does not help.
 
 )";
 
@@ -269,8 +279,8 @@ void apply_option(Options &options, int id, const std::string &value)
 		options.thresholds.bytes = parse_number("--max-bytes", value);
 		break;
 	case kOptIntervalMs:
-		options.thresholds.interval_ms = static_cast<unsigned>(
-			std::max<std::uint64_t>(1, parse_number("--interval-ms", value)));
+		options.thresholds.interval_ms = static_cast<unsigned>(std::clamp<std::uint64_t>(
+			parse_number("--interval-ms", value), 1, kMaxIntervalMs));
 		break;
 	case kOptFrom:
 		options.from = parse_number("--from", value);
@@ -454,6 +464,10 @@ int main(int argc, char **argv)
 	} catch (const UsageError &e) {
 		std::fprintf(stderr, "ima-keeper: %s (ima-keeper --help tells more)\n", e.what());
 		return kExitUsage;
+	} catch (const StoreCorrupted &e) {
+		std::fflush(stdout);
+		std::fprintf(stderr, "ima-keeper: %s\n", e.what());
+		return kExitStoreCorrupted;
 	} catch (const std::exception &e) {
 		std::fflush(stdout);
 		std::fprintf(stderr, "ima-keeper: %s\n", e.what());

@@ -45,11 +45,11 @@ bool holds_measurement_file(const std::filesystem::path &pid)
 
 } // namespace
 
-std::string measurement_file_holders()
+/* Appends "pid N (command)" to @holders for each process holding one. */
+static void list_holders(std::string &holders)
 {
 	std::string self = std::to_string(::getpid());
 	std::error_code error;
-	std::string holders;
 
 	for (const auto &entry : std::filesystem::directory_iterator("/proc", error)) {
 		std::string pid = entry.path().filename().string();
@@ -66,6 +66,18 @@ std::string measurement_file_holders()
 			/* gone meanwhile */
 		}
 		holders += (holders.empty() ? "" : ", ") + std::string("pid ") + pid + " (" + command + ")";
+	}
+}
+
+std::string measurement_file_holders()
+{
+	std::string holders;
+
+	/* Processes come and go meanwhile: this only builds a message. */
+	try {
+		list_holders(holders);
+	} catch (const std::exception &e) {
+		holders += (holders.empty() ? "" : ", ") + std::string("(listing stopped: ") + e.what() + ")";
 	}
 	return holders.empty() ? "no process found (it closed them meanwhile)" : holders;
 }

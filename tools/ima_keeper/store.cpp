@@ -188,8 +188,16 @@ Store::Store(std::string dir, Mode mode) : dir_(std::move(dir)), mode_(mode)
 		return;
 	load_journal();
 	check_data();
-	if (mode_ == Mode::write)
-		repair_tail();
+	if (mode_ != Mode::write)
+		return;
+	repair_tail();
+	/*
+	 * What a killed keeper wrote may still be only in the page cache:
+	 * make it durable before acting on it (a reconcile may delete).
+	 */
+	sync_or_throw(data_fd_.get(), data_path());
+	sync_or_throw(journal_fd_.get(), dir_ + "/" + kJournalFileName);
+	sync_or_throw(dir_fd_.get(), dir_);
 }
 
 /*
@@ -237,6 +245,8 @@ void Store::load_journal()
 
 		std::string name = "group " + std::to_string(group.number) + " (journal entry " +
 				   std::to_string(at / kJournalEntrySize) + ", " + where(path, at) + ")";
+		if (kind == kEntryGroupBegun || kind == kEntryGroupSaved)
+			rolled_back_.reset();
 		if (begun_) {
 			if (kind != kEntryGroupSaved || !same_group(*begun_, group))
 				corrupted(name + " follows the begun save of group " +
@@ -263,10 +273,12 @@ void Store::load_journal()
 		if (groups_.empty() || groups_.back().number != group.number ||
 		    groups_.back().state != Group::State::pending)
 			corrupted(name + " names a group that is not the last one saved");
-		if (kind == kEntryGroupDeleted)
+		if (kind == kEntryGroupDeleted) {
 			groups_.back().state = Group::State::deleted;
-		else
+		} else {
+			rolled_back_ = groups_.back();
 			groups_.pop_back();
+		}
 	}
 	if (journal_end_ != size)
 		repairs_.push_back("a torn journal entry (" + std::to_string(size - journal_end_) +
@@ -296,7 +308,9 @@ void Store::check_data()
 	if (data_size_ <= data_end())
 		return;
 	std::uint64_t tail = data_size_ - data_end();
-	if (!begun_ || tail > begun_->length)
+	/* A save that began, or a rollback that did not truncate yet. */
+	const std::optional<Group> &accounted = begun_ ? begun_ : rolled_back_;
+	if (!accounted || accounted->offset != data_end() || tail > accounted->length)
 		corrupted(std::to_string(tail) + " bytes of " + data_path() + " after its last " +
 			  "committed group (from byte " + std::to_string(data_end()) +
 			  ") that no begun save in the journal accounts for: the journal is short");
@@ -317,6 +331,7 @@ void Store::repair_tail()
 		sync_or_throw(journal_fd_.get(), journal_path);
 	}
 	begun_.reset();
+	rolled_back_.reset();
 }
 
 std::uint64_t Store::records() const
@@ -442,9 +457,10 @@ void Store::roll_back()
 		     "the kernel still holds the " + std::to_string(group.records) +
 			     " records of group " + std::to_string(group.number) +
 			     ", which the store holds too; the next start rolls it back");
-	groups_.pop_back();
+	crash_if_fault("rolled-back");
 	truncate_or_throw(data_fd_.get(), group.offset, data_path());
 	sync_or_throw(data_fd_.get(), data_path());
+	groups_.pop_back();
 	data_size_ = group.offset;
 }
 

@@ -30,8 +30,9 @@
  * entry, each made durable before the next: the group is committed once
  * the saved entry is, and the kernel is told to delete its records only
  * then. What a crash during a save leaves is a last begun entry, at most
- * that group's bytes past the last committed group, and a torn last
- * journal entry (any part of one, or a whole one of zeros): it is ignored
+ * that group's bytes past the last committed group (or those of a group
+ * the last entry rolled back), and a torn last journal entry (any part of
+ * one, or a whole one of zeros): it is ignored
  * when reading and removed when a keeper opens the store. Anything else
  * that does not check out is refused, naming the file, the group and the
  * offset, and nothing is changed: a missing journal next to saved bytes,
@@ -143,6 +144,11 @@ private:
 	std::uint64_t data_size_ = 0;
 	/* A save the journal began and did not commit: a crash interrupted it. */
 	std::optional<Group> begun_;
+	/*
+	 * The group the journal's last entry rolled back: its bytes may still
+	 * follow the committed ones if a crash came before the truncation.
+	 */
+	std::optional<Group> rolled_back_;
 	std::vector<std::string> repairs_;
 };
 
