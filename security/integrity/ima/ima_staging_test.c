@@ -293,12 +293,28 @@ static void stage_refuses_and_changes_nothing(struct kunit *test)
 	expect_records(test, &t->measurements, 3, 2);
 }
 
+/*
+ * D left @table and @spare where they were, and the digests of records 0
+ * to @count - 1, deleted or not, are still looked up.
+ */
+static void expect_tables_kept(struct kunit *test, struct staging_test *t,
+			       struct rhashtable *table,
+			       struct rhashtable *spare, u32 count)
+{
+	u32 i;
+
+	KUNIT_EXPECT_PTR_EQ(test, t->s.htable, table);
+	KUNIT_EXPECT_PTR_EQ(test, t->s.htable_spare, spare);
+	KUNIT_EXPECT_EQ(test, table_digests(table), count);
+	for (i = 0; i < count; i++)
+		KUNIT_EXPECT_TRUE(test, recorded(&t->s, i));
+}
+
 static void delete_staged_keeps_digests_by_default(struct kunit *test)
 {
 	struct staging_test *t = test->priv;
 	struct rhashtable *table = t->s.htable;
 	struct rhashtable *spare = t->s.htable_spare;
-	u32 i;
 
 	add_records(test, t, 4, true);
 	KUNIT_ASSERT_EQ(test, ima_stage_measurements(&t->s), 0);
@@ -308,11 +324,7 @@ static void delete_staged_keeps_digests_by_default(struct kunit *test)
 	expect_records(test, &t->measurements, 4, 1);
 
 	/* the records are freed, their digests stay in the same table */
-	KUNIT_EXPECT_PTR_EQ(test, t->s.htable, table);
-	KUNIT_EXPECT_PTR_EQ(test, t->s.htable_spare, spare);
-	KUNIT_EXPECT_EQ(test, table_digests(table), 5);
-	for (i = 0; i < 5; i++)
-		KUNIT_EXPECT_TRUE(test, recorded(&t->s, i));
+	expect_tables_kept(test, t, table, spare, 5);
 	KUNIT_EXPECT_FALSE(test, recorded(&t->s, 5));
 	KUNIT_EXPECT_EQ(test, ima_delete_staged_measurements(&t->s), -ENOENT);
 }
@@ -736,7 +748,6 @@ static void delete_staged_follows_the_detached_table(struct kunit *test)
 	struct staging_test *t = test->priv;
 	struct rhashtable *table = t->s.htable;
 	struct rhashtable *spare = t->s.htable_spare;
-	u32 i;
 
 	add_records(test, t, 4, true);
 	KUNIT_ASSERT_EQ(test, ima_stage_measurements(&t->s), 0);
@@ -746,11 +757,7 @@ static void delete_staged_follows_the_detached_table(struct kunit *test)
 	t->s.flush_htable = false;
 
 	/* the digests stayed in the live table, the spare is untouched */
-	KUNIT_EXPECT_PTR_EQ(test, t->s.htable, table);
-	KUNIT_EXPECT_PTR_EQ(test, t->s.htable_spare, spare);
-	KUNIT_EXPECT_EQ(test, table_digests(table), 4);
-	for (i = 0; i < 4; i++)
-		KUNIT_EXPECT_TRUE(test, recorded(&t->s, i));
+	expect_tables_kept(test, t, table, spare, 4);
 }
 
 /*
