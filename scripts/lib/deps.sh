@@ -13,7 +13,8 @@ DEPS_GUEST=(
 	busybox-static tpm2-tools libtss2-tcti-device0 ima-evm-utils
 	kexec-tools cpio gzip libfuse3-dev nettle-dev
 )
-DEPS_VM=(qemu-system-x86 swtpm swtpm-tools)
+# e2fsprogs: mke2fs, for the disk of a suite with disk= (scripts/suites).
+DEPS_VM=(qemu-system-x86 swtpm swtpm-tools e2fsprogs)
 DEPS_DEV=(sparse shellcheck python3-docutils python3-ply python3-git git systemd groff-base man-db)
 DEPS_BENCH=(gnuplot-nox)
 

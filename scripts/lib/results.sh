@@ -91,7 +91,7 @@ suite_report() {
 		printf '        %s\n' "$t"
 	done
 	if ((fail > 0)); then
-		printf '        stderr and kernel log: %s\n' "$RUN_DIR/$name.console.log"
+		printf '        stderr and kernel log: %s\n' "$(console_logs "$name" | paste -sd ' ')"
 	fi
 	((fail == 0))
 }

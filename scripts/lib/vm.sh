@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Boot the guest in QEMU with a fresh software TPM, with a timeout, and check
-# the console for kernel splats.
+# the console for kernel splats. A suite that boots several times keeps one
+# disk and one TPM state for all its boots (vm_keep_disk).
 
 # shellcheck disable=SC2034 # used by scripts/ima-staging
 DEFAULT_TIMEOUT=300
@@ -37,8 +38,11 @@ VM_PID=
 SWTPM_PID=
 STREAM_PID=
 VM_TMP=
+# A suite's disk image and TPM state, kept across its boots (vm_keep_disk).
+VM_KEEP=
 
-vm_cleanup() {
+# Stop the current boot's processes and remove its files.
+vm_stop() {
 	local pid
 	for pid in "$VM_PID" "$SWTPM_PID" "$STREAM_PID"; do
 		if [[ -n "$pid" ]]; then
@@ -57,6 +61,28 @@ vm_cleanup() {
 	return 0
 }
 
+vm_cleanup() {
+	vm_stop
+	[[ -n "$VM_KEEP" ]] && rm -rf "$VM_KEEP"
+	VM_KEEP=
+	return 0
+}
+
+# vm_keep_disk MIB: until vm_cleanup, every boot gets the same raw disk of
+# MIB MiB (formatted ext4 here) as virtio-blk, /dev/vda in the guest, and a
+# swtpm restarted on the same state: the boots follow each other like cold
+# boots of one machine (PCRs reset, NV kept).
+vm_keep_disk() {
+	local mib=$1 mke2fs out
+	mke2fs=$(PATH="$PATH:/usr/sbin:/sbin" command -v mke2fs) ||
+		die "mke2fs not found: a suite with disk= needs it (Debian package e2fsprogs)"
+	VM_KEEP=$(mktemp -d "${TMPDIR:-/tmp}/ima-staging-disk.XXXXXX")
+	mkdir "$VM_KEEP/tpm"
+	truncate -s "${mib}M" "$VM_KEEP/disk.img"
+	out=$("$mke2fs" -t ext4 -q -F "$VM_KEEP/disk.img" 2>&1) ||
+		die "mke2fs failed on $VM_KEEP/disk.img" "$out"
+}
+
 # Per-invocation log directory: $CACHE/logs/<date>-<command>.
 run_dir_init() {
 	RUN_DIR="$CACHE/logs/$(date +%Y%m%d-%H%M%S)-$1"
@@ -64,14 +90,15 @@ run_dir_init() {
 	ln -sfn "$(basename "$RUN_DIR")" "$CACHE/logs/latest"
 }
 
+# swtpm_start STATE-DIR SOCKET LOG
 swtpm_start() {
-	local dir=$1 log=$2 i
+	local dir=$1 sock=$2 log=$3 i
 	swtpm socket --tpm2 --tpmstate dir="$dir" \
-		--ctrl type=unixio,path="$dir/swtpm.sock" \
+		--ctrl type=unixio,path="$sock" \
 		--log file="$log",level=1 --terminate &
 	SWTPM_PID=$!
 	for ((i = 0; i < 100; i++)); do
-		[[ -S "$dir/swtpm.sock" ]] && return 0
+		[[ -S "$sock" ]] && return 0
 		kill -0 "$SWTPM_PID" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -82,18 +109,21 @@ swtpm_start() {
 qemu_args() {
 	local variant=$1 initrd=$2 accel=$3 sock=$4 append=$5
 	shift 5
-	local -a cpu=() tpm=()
+	local -a cpu=() tpm=() drive=()
 	[[ "$accel" == kvm ]] && cpu=(-cpu host)
 	if ((VM_TPM)); then
 		tpm=(-chardev "socket,id=chrtpm,path=$sock"
 			-tpmdev "emulator,id=tpm0,chardev=chrtpm" -device "tpm-tis,tpmdev=tpm0")
+	fi
+	if [[ -n "$VM_KEEP" ]]; then
+		drive=(-drive "file=$VM_KEEP/disk.img,format=raw,if=virtio")
 	fi
 	QEMU_ARGS=(
 		qemu-system-x86_64 -M q35 -accel "$accel" "${cpu[@]}"
 		-m "$VM_MEMORY" -smp 2 -nodefaults -no-user-config -display none -no-reboot
 		-kernel "$(kernel_image "$variant")" -initrd "$initrd"
 		-append "$KERNEL_CMDLINE${append:+ $append}"
-		"${tpm[@]}" "$@"
+		"${tpm[@]}" "${drive[@]}" "$@"
 	)
 }
 
@@ -111,11 +141,13 @@ vm_boot() {
 	local name=$1 variant=$2 accel=$3 timeout=$4 append=$5 stream=$6 mode=$7
 	shift 7
 	local console="$RUN_DIR/$name.console.log" out="$RUN_DIR/$name.ktap.log"
-	local qlog="$RUN_DIR/$name.qemu.log" rc=0
+	local qlog="$RUN_DIR/$name.qemu.log" rc=0 tpm_state
 	VM_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ima-staging.XXXXXX")
 	boot_initrd "$variant" "$VM_TMP/initrd" "$mode" "$name" "$@"
 	if ((VM_TPM)); then
-		swtpm_start "$VM_TMP" "$RUN_DIR/$name.swtpm.log"
+		tpm_state=$VM_TMP
+		[[ -n "$VM_KEEP" ]] && tpm_state=$VM_KEEP/tpm
+		swtpm_start "$tpm_state" "$VM_TMP/swtpm.sock" "$RUN_DIR/$name.swtpm.log"
 	fi
 	: >"$out"
 	VM_TIMED_OUT=0
@@ -139,7 +171,7 @@ vm_boot() {
 	fi
 	((rc == 124 || rc == 137)) && VM_TIMED_OUT=1
 	VM_QEMU_RC=$rc
-	vm_cleanup
+	vm_stop
 }
 
 # Kernel lines of a console log that look like a splat, "line:text".
@@ -152,10 +184,12 @@ splat_lines() {
 	tr -d '\r' <"$1" | grep -nE "${args[@]}" || true
 }
 
-# vm_check NAME TIMEOUT: report a hang, a splat or an unfinished guest.
-# Returns non-zero when the boot failed.
+# vm_check NAME TIMEOUT [LAST]: report a hang, a splat or an unfinished
+# guest; with LAST=0 (another boot of the suite follows) the program may
+# have powered the guest off before the end. Returns non-zero when the boot
+# failed.
 vm_check() {
-	local name=$1 timeout=$2
+	local name=$1 timeout=$2 last=${3:-1}
 	local console="$RUN_DIR/$name.console.log" out="$RUN_DIR/$name.ktap.log"
 	local splats failed=0
 	if ((VM_TIMED_OUT)); then
@@ -181,13 +215,26 @@ vm_check() {
 		tr -d '\r' <"$out" | sed -n 's/^# ISTEST-ERROR /        | /p' >&2
 		failed=1
 	fi
-	if ((!VM_TIMED_OUT)) && ! grep -q '^# ISTEST-DONE' "$out"; then
+	if ((!VM_TIMED_OUT && last)) && ! grep -q '^# ISTEST-DONE' "$out"; then
 		printf '[%s] FAIL %s: the guest stopped before finishing (console: %s)\n' \
 			"$(elapsed)" "$name" "$console" >&2
 		[[ -z "$splats" ]] && show_tail "$console" 15
 		failed=1
 	fi
 	return "$failed"
+}
+
+# The console logs of a suite's boots: NAME.console.log, or those of
+# NAME.boot1, NAME.boot2, ... in order.
+console_logs() {
+	local k=1
+	if [[ ! -f "$RUN_DIR/$1.boot1.console.log" ]]; then
+		printf '%s\n' "$RUN_DIR/$1.console.log"
+	fi
+	while [[ -f "$RUN_DIR/$1.boot$k.console.log" ]]; do
+		printf '%s\n' "$RUN_DIR/$1.boot$k.console.log"
+		k=$((k + 1))
+	done
 }
 
 # Exit status of the guest program, from the END marker; empty if missing.

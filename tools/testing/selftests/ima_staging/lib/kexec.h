@@ -2,7 +2,8 @@
 /*
  * kexec soft reboots into the running kernel, carrying the guest's root file
  * system (the initramfs it booted from, with whatever was written to it) to
- * the next boot.
+ * the next boot; and the state of a program that runs once per boot, across
+ * soft reboots or the cold boots of a suite with boots= (lib/disk.h).
  */
 #pragma once
 
@@ -26,8 +27,8 @@ inline const std::string kRunningKernelImage = "/boot/bzImage";
 				    const std::function<void()> &before_reboot = {});
 
 /*
- * KTAP of a program that runs once per boot across soft reboots: each line
- * is flushed at once, before the next reboot can lose it.
+ * KTAP of a program that runs once per boot across reboots: each line is
+ * flushed at once, before the next reboot can lose it.
  */
 void print_ktap_line(const std::string &line);
 
@@ -40,9 +41,10 @@ void report_across_boots(std::size_t index, const std::string &name,
 			 const std::string &problems, const std::string &failed_file);
 
 /*
- * The state of a program that runs once per boot across soft reboots: files
- * in @dir, which the next boot's initramfs carries, and its tests, one per
- * boot after the first, in order.
+ * The state of a program that runs once per boot across reboots: files in
+ * @dir, which the next boot's initramfs carries after a soft reboot, or the
+ * persistent disk (lib/disk.h) keeps across cold boots, and its tests, one
+ * per boot after the first, in order.
  */
 class BootState {
 public:
@@ -66,12 +68,12 @@ public:
 	void report(std::size_t index, const std::string &problems) const;
 	/*
 	 * Runs the phase of this boot: @phases[0] on the first boot, then the
-	 * one the file "phase" names. A phase that ends in a soft reboot does
-	 * not return. Returns the phase's exit code; 1 for an unknown phase or
+	 * one the file "phase" names. A phase that ends in a reboot does not
+	 * return. Returns the phase's exit code; 1 for an unknown phase or
 	 * an exception, each reported as a KTAP diagnostic line.
 	 */
 	int run(const std::vector<std::function<int()>> &phases) const;
-	/* A phase of run() that ends in a soft reboot: 1 if it returns. */
+	/* A phase of run() that ends in a reboot: 1 if it returns. */
 	static std::function<int()> rebooting(void (*phase)());
 
 private:
