@@ -179,6 +179,31 @@ std::vector<Record> parse_binary_list(ByteView data, std::size_t digest_size)
 	return records;
 }
 
+std::vector<std::size_t> binary_record_bounds(ByteView data, std::size_t digest_size)
+{
+	ByteReader reader(data, "binary list");
+	std::vector<std::size_t> bounds;
+
+	while (!reader.at_end()) {
+		bounds.push_back(reader.offset());
+		reader.read_le32("pcr");
+		reader.take(digest_size, "template digest");
+		std::uint32_t name_len = reader.read_le32("template name length");
+		if (name_len == 0 || name_len > kMaxTemplateNameLen) {
+			reader.set_context("binary list record " + std::to_string(bounds.size() - 1));
+			reader.fail("bad template name length " + std::to_string(name_len));
+		}
+		if (to_string(reader.take(name_len, "template name")) == kImaTemplate) {
+			reader.take(kImaTemplateDigestSize, "ima template digest");
+			reader.take(reader.read_le32("ima template name length"), "ima template name");
+		} else {
+			reader.take(reader.read_le32("template data length"), "template data");
+		}
+	}
+	bounds.push_back(data.size());
+	return bounds;
+}
+
 /* Splits at single spaces, as the kernel joins the fields. */
 static std::vector<std::string_view> split_fields(std::string_view line)
 {

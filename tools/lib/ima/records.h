@@ -90,6 +90,13 @@ Record make_ima_ng_violation(std::string_view digest_algo, std::string_view file
  */
 std::vector<Record> parse_binary_list(ByteView data, std::size_t digest_size);
 
+/*
+ * Where each record of a binary list begins, then where the last one ends
+ * (data.size()): the fields' lengths checked as parse_binary_list() checks
+ * them, without decoding the template data. Throws ParseError.
+ */
+std::vector<std::size_t> binary_record_bounds(ByteView data, std::size_t digest_size);
+
 /* Parses an ascii list; supports the ima-ng template. */
 std::vector<Record> parse_ascii_list(std::string_view text);
 
