@@ -17,8 +17,10 @@
  *	rolled-back	a pending group's rollback is in the journal, its bytes
  *			are not truncated yet (a save that reconciles one)
  *
- * And one failure: full-after-delete makes the journal entry that records
- * a deletion fail with ENOSPC, as a disk that filled up meanwhile would.
+ * And two failures: full-after-delete makes the journal entry that records
+ * a deletion fail with ENOSPC, as a disk that filled up meanwhile would;
+ * estale makes the kernel's answer to D or N ESTALE, as when a reboot or
+ * kexec begins, without sending it.
  */
 #pragma once
 

@@ -2,16 +2,16 @@
 #include "full_log.h"
 
 #include <algorithm>
-#include <optional>
 #include <unistd.h>
 
 #include "kernel_files.h"
+#include "logs.h"
 #include "ima/hash.h"
 #include "ima/replay.h"
 #include "ima/tpm.h"
-#include "store.h"
 
 using ima::Bytes;
+using ima::ByteView;
 using ima::Record;
 
 namespace keeper {
@@ -21,23 +21,33 @@ namespace {
 constexpr int kSnapshotAttempts = 20;
 constexpr useconds_t kSnapshotRetryDelay = 50000;
 
-bool starts_with(const Bytes &bytes, const Bytes &prefix)
+std::vector<Record> parse_sha1_list(ByteView list)
 {
-	return bytes.size() >= prefix.size() &&
-	       std::equal(prefix.begin(), prefix.end(), bytes.begin());
+	return ima::parse_binary_list(list, ima::digest_size(ima::HashAlgo::sha1));
 }
 
-std::vector<Record> records_from(const FullLog &log, std::uint64_t from)
+std::optional<StoreLock> lock_for_reading(const std::string &store_dir)
 {
-	std::vector<Record> records =
-		ima::parse_binary_list(log.bytes, ima::digest_size(ima::HashAlgo::sha1));
+	if (!ima::path_exists(store_dir))
+		return std::nullopt;
+	refuse_single_log_layout(store_dir);
+	return StoreLock(transaction_lock_path(store_dir), StoreLock::Kind::shared);
+}
 
-	if (from > records.size())
-		throw KeeperError("--from " + std::to_string(from) + ": the log has only " +
-				  std::to_string(records.size()) + " records (0 to " +
-				  std::to_string(records.size()) + ")");
-	records.erase(records.begin(), records.begin() + static_cast<std::ptrdiff_t>(from));
-	return records;
+/* The current boot's log; the caller holds the transaction lock. */
+FullLog current_full_log(const std::string &store_dir)
+{
+	CurrentLog current;
+
+	if (ima::path_exists(store_dir))
+		current = find_current_log(list_logs(store_dir), current_boot_id());
+	Bytes kernel = read_kernel_lists();
+	if (!current.log)
+		return FullLog(std::nullopt, std::move(kernel), false);
+	Store store(current.log->path, Store::Mode::read);
+	bool kernel_holds_pending =
+		store.pending_group() && !PendingDecision(store).decide(kernel).deleted;
+	return FullLog(std::move(store), std::move(kernel), kernel_holds_pending);
 }
 
 std::vector<std::string> computable_banks()
@@ -55,57 +65,157 @@ std::vector<std::string> computable_banks()
 	return banks;
 }
 
-BankVerdict replay_bank(const std::vector<Record> &records, const std::string &bank)
-{
-	ima::HashAlgo algo = *ima::hash_algo_from_name(bank);
-	ima::PcrReplay replay(algo);
-	BankVerdict verdict{bank, false, {}, ima::read_tpm_pcr(bank, ima::kImaPcr)};
-
-	for (const Record &record : records)
-		replay.extend(algo == ima::HashAlgo::sha1 ? record
-							   : ima::with_template_digest(record, algo));
-	verdict.replayed = replay.value();
-	verdict.matches = verdict.replayed == verdict.pcr;
-	return verdict;
-}
-
 } // namespace
 
-FullLog read_full_log(const std::string &store_dir)
+FullLog::FullLog(std::optional<Store> store, Bytes kernel, bool without_pending)
+	: store_(std::move(store)), kernel_(std::move(kernel))
 {
-	std::optional<StoreLock> lock;
-
-	if (ima::path_exists(store_dir))
-		lock.emplace(transaction_lock_path(store_dir), StoreLock::Kind::shared);
-	Store store(store_dir, Store::Mode::read);
-	FullLog log;
-	Bytes kernel = read_kernel_list(true);
-
-	ima::append(kernel, read_kernel_list(false));
-	log.bytes = store.read_all_data();
-	log.stored_records = store.records();
-	if (std::optional<Group> pending = store.pending_group();
-	    pending && starts_with(kernel, store.read_group(*pending))) {
-		log.bytes.resize(pending->offset);
-		log.stored_records -= pending->records;
+	if (store_) {
+		groups_ = store_->groups();
+		if (without_pending && !groups_.empty())
+			groups_.pop_back();
 	}
-	log.kernel_records = count_records(kernel);
-	ima::append(log.bytes, kernel);
+	for (const Group &group : groups_) {
+		first_record_.push_back(stored_records_);
+		stored_records_ += group.records;
+	}
+	kernel_records_ = count_records(kernel_);
+}
+
+std::uint64_t FullLog::stored_bytes() const
+{
+	return groups_.empty() ? 0 : groups_.back().offset + groups_.back().length;
+}
+
+void FullLog::visit_from(std::uint64_t from, const Visitor &visit) const
+{
+	if (from > records())
+		throw KeeperError("--from " + std::to_string(from) + ": the log has only " +
+				  std::to_string(records()) + " records (0 to " +
+				  std::to_string(records()) + ")");
+	if (from < stored_records_) {
+		/* The group that holds record @from: O(log groups). */
+		std::size_t first = static_cast<std::size_t>(
+			std::upper_bound(first_record_.begin(), first_record_.end(), from) -
+			first_record_.begin() - 1);
+
+		/* One buffer for all: a reader's memory stays that of the largest group. */
+		Bytes bytes;
+
+		for (std::size_t i = first; i < groups_.size(); i++) {
+			store_->read_group(groups_[i], bytes);
+			visit(bytes, i == first ? from - first_record_[i] : 0);
+		}
+	}
+	visit(kernel_, from > stored_records_ ? from - stored_records_ : 0);
+}
+
+void FullLog::write_binary_from(std::uint64_t from, const Sink &out) const
+{
+	visit_from(from, [&out](ByteView list, std::uint64_t skip) {
+		if (skip == 0) {
+			out(list);
+			return;
+		}
+		std::vector<std::size_t> bounds =
+			ima::binary_record_bounds(list, ima::digest_size(ima::HashAlgo::sha1));
+		out(list.subspan(bounds[skip]));
+	});
+}
+
+void FullLog::write_ascii_from(std::uint64_t from, const Sink &out) const
+{
+	visit_from(from, [&out](ByteView list, std::uint64_t skip) {
+		std::vector<Record> records = parse_sha1_list(list);
+		std::string text;
+
+		for (std::size_t i = skip; i < records.size(); i++)
+			text += ima::format_ascii_record(records[i]);
+		out(ima::as_bytes(text));
+	});
+}
+
+void FullLog::for_each_piece(const Sink &each) const
+{
+	visit_from(0, [&each](ByteView list, std::uint64_t) { each(list); });
+}
+
+FullLog read_full_log(const std::string &store_dir, bool keep_lock)
+{
+	std::optional<StoreLock> lock = lock_for_reading(store_dir);
+	FullLog log = current_full_log(store_dir);
+
+	if (keep_lock)
+		log.keep(std::move(lock));
 	return log;
+}
+
+FullLog read_boot_log(const std::string &store_dir, const std::string &boot_id)
+{
+	std::optional<StoreLock> lock = lock_for_reading(store_dir);
+	std::vector<LogDir> logs = lock ? list_logs(store_dir) : std::vector<LogDir>();
+	std::string current_boot = current_boot_id();
+
+	FullLog found;
+
+	if (boot_id == current_boot) {
+		found = current_full_log(store_dir);
+		found.keep(std::move(lock));
+		return found;
+	}
+	for (const LogDir &log : logs) {
+		Store store(log.path, Store::Mode::read);
+
+		if (!store.spans_boot(boot_id))
+			continue;
+		/* The last log may go on in the current boot (a kexec). */
+		if (log.path == logs.back().path) {
+			CurrentLog current = find_current_log(logs, current_boot);
+
+			if (current.log) {
+				found = current_full_log(store_dir);
+				found.keep(std::move(lock));
+				return found;
+			}
+		}
+		found = FullLog(std::move(store), Bytes(), false);
+		found.keep(std::move(lock));
+		return found;
+	}
+	throw KeeperError("no log of the boot " + boot_id + " in " + store_dir +
+			  " (ima-keeper boots lists them)");
 }
 
 Bytes log_from_binary(const FullLog &log, std::uint64_t from)
 {
-	return ima::serialize_binary_list(records_from(log, from));
+	Bytes out;
+
+	log.write_binary_from(from, [&out](ByteView piece) { ima::append(out, piece); });
+	return out;
 }
 
 std::string log_from_ascii(const FullLog &log, std::uint64_t from)
 {
-	std::string text;
+	std::string out;
 
-	for (const Record &record : records_from(log, from))
-		text += ima::format_ascii_record(record);
-	return text;
+	log.write_ascii_from(from, [&out](ByteView piece) { out.append(piece.begin(), piece.end()); });
+	return out;
+}
+
+StoreLogs summarize_logs(const std::string &store_dir)
+{
+	StoreLogs store_logs{{}, {}, lock_for_reading(store_dir)};
+
+	if (!store_logs.lock)
+		return store_logs;
+	store_logs.dirs = list_logs(store_dir);
+	for (const LogDir &log : store_logs.dirs) {
+		Store store(log.path, Store::Mode::read);
+
+		store_logs.logs.push_back(
+			{log.path, store.boots(), store.groups().size(), store.records()});
+	}
+	return store_logs;
 }
 
 bool Verification::matches() const
@@ -119,13 +229,25 @@ Verification verify_full_log(const std::string &store_dir)
 	std::vector<std::string> banks = computable_banks();
 
 	for (int attempt = 1;; attempt++) {
-		Verification result{read_full_log(store_dir), {}};
-		std::vector<Record> records =
-			ima::parse_binary_list(result.log.bytes,
-					       ima::digest_size(ima::HashAlgo::sha1));
+		FullLog log = read_full_log(store_dir);
+		Verification result{log.stored_records(), log.kernel_records(), {}};
+		std::vector<ima::PcrReplay> replays;
 
 		for (const std::string &bank : banks)
-			result.banks.push_back(replay_bank(records, bank));
+			replays.emplace_back(*ima::hash_algo_from_name(bank));
+		log.for_each_piece([&](ByteView piece) {
+			for (const Record &record : parse_sha1_list(piece))
+				for (std::size_t i = 0; i < banks.size(); i++)
+					replays[i].extend(banks[i] == "sha1"
+								  ? record
+								  : ima::with_template_digest(
+									    record, *ima::hash_algo_from_name(banks[i])));
+		});
+		for (std::size_t i = 0; i < banks.size(); i++) {
+			Bytes pcr = ima::read_tpm_pcr(banks[i], ima::kImaPcr);
+
+			result.banks.push_back({banks[i], replays[i].value() == pcr, replays[i].value(), pcr});
+		}
 		if (result.matches() || attempt == kSnapshotAttempts)
 			return result;
 		/*

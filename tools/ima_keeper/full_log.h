@@ -1,39 +1,116 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The full log since boot: the records in the store followed by the
- * kernel's staged and current lists, as if nothing had ever been deleted.
+ * The full log of a boot: the records of its log in the store (logs.h)
+ * followed, for the current boot, by the kernel's staged and current lists,
+ * as if nothing had ever been deleted.
+ *
+ * Reading it costs the journal and the kernel's lists, which the keeper
+ * keeps short; records are served group by group (the journal knows each
+ * group's offset and number of records), so a reader holds one group at a
+ * time, and reaches any record by reading one group.
  */
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "ima/bytes.h"
 #include "ima/records.h"
+#include "logs.h"
+#include "store.h"
 
 namespace keeper {
 
-struct FullLog {
-	/* The sha1 binary list of every record since boot. */
-	ima::Bytes bytes;
-	std::uint64_t stored_records = 0;
-	std::uint64_t kernel_records = 0;
+/* Receives the output in pieces. */
+using Sink = std::function<void(ima::ByteView)>;
 
-	std::uint64_t records() const { return stored_records + kernel_records; }
+class FullLog {
+public:
+	FullLog() = default;
+	FullLog(std::optional<Store> store, ima::Bytes kernel, bool without_pending);
+
+	std::uint64_t stored_records() const { return stored_records_; }
+	std::uint64_t kernel_records() const { return kernel_records_; }
+	std::uint64_t records() const { return stored_records_ + kernel_records_; }
+	/* Bytes of the binary sha1 list. */
+	std::uint64_t binary_size() const { return stored_bytes() + kernel_.size(); }
+	std::uint64_t stored_bytes() const;
+
+	/* The groups that are part of the log, and the kernel's lists after them. */
+	const std::vector<Group> &groups() const { return groups_; }
+	ima::Bytes read_group(const Group &group) const { return store_->read_group(group); }
+	const ima::Bytes &kernel() const { return kernel_; }
+
+	/*
+	 * Records @from.. in the binary or ascii format; throws KeeperError if
+	 * @from is past the end.
+	 */
+	void write_binary_from(std::uint64_t from, const Sink &out) const;
+	void write_ascii_from(std::uint64_t from, const Sink &out) const;
+	/* Calls @each with every piece of the binary sha1 list, in order. */
+	void for_each_piece(const Sink &each) const;
+
+	/* Holds @lock (the store's transaction lock) as long as the log lives. */
+	void keep(std::optional<StoreLock> lock) { lock_ = std::move(lock); }
+
+private:
+	/*
+	 * Calls @visit with each sha1 list (a group, then the kernel's) that
+	 * holds records @from.., and the number of its records before them.
+	 */
+	using Visitor = std::function<void(ima::ByteView list, std::uint64_t skip)>;
+	void visit_from(std::uint64_t from, const Visitor &visit) const;
+
+	std::optional<StoreLock> lock_;
+	std::optional<Store> store_;
+	std::vector<Group> groups_;
+	/* The number of the first record of each group. */
+	std::vector<std::uint64_t> first_record_;
+	ima::Bytes kernel_;
+	std::uint64_t stored_records_ = 0;
+	std::uint64_t kernel_records_ = 0;
 };
 
 /*
- * Reads the store in @store_dir (a missing store counts as empty) and the
- * kernel's lists, holding the store's transaction lock shared so that no
- * keeper moves records meanwhile. A group the kernel still holds (a save
- * that was interrupted before the kernel deleted it) is counted once.
+ * The current boot's full log: a group the kernel still holds (a save
+ * interrupted before the kernel deleted it) is counted once. A missing
+ * store counts as empty. The store's transaction lock is held shared while
+ * it is read, so that no keeper moves records meanwhile; with @keep_lock,
+ * as long as the FullLog lives (a command that prints it), else (the view,
+ * which must not hold up the keeper while agents keep its files open) the
+ * groups are read without it, and a group a keeper took back since fails
+ * its check.
  */
-FullLog read_full_log(const std::string &store_dir);
+FullLog read_full_log(const std::string &store_dir, bool keep_lock = true);
+
+/*
+ * The full log of the boot @boot_id: the current boot's, or the records of
+ * an older boot's log, read holding the transaction lock. Throws
+ * KeeperError if no log spans that boot.
+ */
+FullLog read_boot_log(const std::string &store_dir, const std::string &boot_id);
 
 /* Records @from.. of @log, in the binary or ascii format. */
 ima::Bytes log_from_binary(const FullLog &log, std::uint64_t from);
 std::string log_from_ascii(const FullLog &log, std::uint64_t from);
+
+/* One log of the store, for "ima-keeper boots". */
+struct LogSummary {
+	std::string path;
+	std::vector<std::string> boots;
+	std::uint64_t groups = 0;
+	std::uint64_t records = 0;
+};
+/* The store's logs, and what they hold, read under the transaction lock. */
+struct StoreLogs {
+	std::vector<LogDir> dirs;
+	std::vector<LogSummary> logs;
+	std::optional<StoreLock> lock;
+};
+StoreLogs summarize_logs(const std::string &store_dir);
 
 /* What verify found for one TPM bank. */
 struct BankVerdict {
@@ -44,7 +121,8 @@ struct BankVerdict {
 };
 
 struct Verification {
-	FullLog log;
+	std::uint64_t stored_records = 0;
+	std::uint64_t kernel_records = 0;
 	std::vector<BankVerdict> banks;
 
 	bool matches() const;
@@ -52,8 +130,9 @@ struct Verification {
 
 /*
  * Replays the full log against PCR 10 of every TPM bank the keeper can
- * compute (sha1, sha256). A mismatch is read again a few times: records
- * measured while the log and the PCRs are read make them differ for a moment.
+ * compute (sha1, sha256), checking every group's sha256 on the way. A
+ * mismatch is read again a few times: records measured while the log and
+ * the PCRs are read make them differ for a moment.
  */
 Verification verify_full_log(const std::string &store_dir);
 

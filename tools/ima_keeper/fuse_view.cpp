@@ -3,7 +3,9 @@
 
 #include "fuse_view.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -17,6 +19,8 @@
 
 #include "full_log.h"
 #include "kernel_files.h"
+#include "ima/hash.h"
+#include "ima/records.h"
 
 namespace keeper {
 
@@ -36,20 +40,34 @@ constexpr ViewEntry kViewFiles[] = {
 };
 
 /*
- * An open file: what it has read of its file so far. The full log only
- * grows at its end (records moved from the kernel to the store keep their
- * bytes and offsets), so the text is extended, never changed.
+ * A file's content is cut into pieces: one per group of the store, then
+ * the kernel's lists. The full log only grows at its end (records moved
+ * from the kernel to the store keep their bytes and offsets), so the
+ * pieces of a snapshot stay valid; a newer snapshot only adds to them.
  */
-struct OpenFile {
-	ViewFile file;
-	std::string text;
+struct Snapshot {
+	FullLog log;
+	/* Offset of each piece in the file; the last one is the file's size. */
+	std::vector<std::uint64_t> starts;
+	/* The kernel's piece, in the file's format (count: the whole file). */
+	std::string kernel_text;
 };
 
-/* The state of one mount: its store and its open files. */
+/* An open file: the snapshot it reads, and the last piece it read. */
+struct OpenFile {
+	ViewFile file;
+	Snapshot snapshot;
+	std::size_t piece = SIZE_MAX;
+	std::string piece_text;
+};
+
+/* The state of one mount: its store, its open files, what it learned. */
 struct View {
 	std::string store_dir;
 	std::map<std::uint64_t, OpenFile> open_files;
 	std::uint64_t next_handle = 1;
+	/* Size of each group in the ascii format, by group number and sha256. */
+	std::map<std::pair<std::uint64_t, ima::Bytes>, std::uint64_t> ascii_sizes;
 };
 
 View &view()
@@ -67,19 +85,121 @@ const ViewEntry *find_file(const char *path)
 	return nullptr;
 }
 
-std::string snapshot(ViewFile file)
+std::string ascii_text(ima::ByteView sha1_list)
 {
-	FullLog log = read_full_log(view().store_dir);
+	std::string text;
 
-	switch (file) {
-	case ViewFile::binary:
-		return std::string(log.bytes.begin(), log.bytes.end());
-	case ViewFile::ascii:
-		return log_from_ascii(log, 0);
-	case ViewFile::count:
-		break;
+	for (const ima::Record &record :
+	     ima::parse_binary_list(sha1_list, ima::digest_size(ima::HashAlgo::sha1)))
+		text += ima::format_ascii_record(record);
+	return text;
+}
+
+/* Piece @index of @snapshot in the format of @file. */
+std::string piece_text(ViewFile file, const Snapshot &snapshot, std::size_t index)
+{
+	const std::vector<Group> &groups = snapshot.log.groups();
+
+	if (index == groups.size())
+		return snapshot.kernel_text;
+	ima::Bytes bytes = snapshot.log.read_group(groups[index]);
+	if (file == ViewFile::ascii)
+		return ascii_text(bytes);
+	return std::string(bytes.begin(), bytes.end());
+}
+
+std::uint64_t ascii_size(const FullLog &log, const Group &group)
+{
+	auto key = std::make_pair(group.number, group.sha256);
+	auto known = view().ascii_sizes.find(key);
+
+	if (known != view().ascii_sizes.end())
+		return known->second;
+	std::uint64_t size = ascii_text(log.read_group(group)).size();
+	view().ascii_sizes.emplace(key, size);
+	return size;
+}
+
+Snapshot take_snapshot(ViewFile file)
+{
+	Snapshot snapshot{read_full_log(view().store_dir, false), {}, {}};
+	const FullLog &log = snapshot.log;
+	std::uint64_t at = 0;
+
+	if (file == ViewFile::count) {
+		snapshot.kernel_text = std::to_string(log.records()) + "\n";
+		snapshot.starts = {0, snapshot.kernel_text.size()};
+		return snapshot;
 	}
-	return std::to_string(log.records()) + "\n";
+	for (const Group &group : log.groups()) {
+		snapshot.starts.push_back(at);
+		at += file == ViewFile::ascii ? ascii_size(log, group) : group.length;
+	}
+	snapshot.starts.push_back(at);
+	if (file == ViewFile::ascii)
+		snapshot.kernel_text = ascii_text(log.kernel());
+	else
+		snapshot.kernel_text.assign(log.kernel().begin(), log.kernel().end());
+	snapshot.starts.push_back(at + snapshot.kernel_text.size());
+	return snapshot;
+}
+
+std::uint64_t size_of(const Snapshot &snapshot)
+{
+	return snapshot.starts.back();
+}
+
+/*
+ * Offsets hold for the whole boot: a newer snapshot has the older one's
+ * groups, at the same places. It would not if the log changed under the
+ * view (a group taken back that it served, a new boot's log).
+ */
+void require_extension(const Snapshot &older, const Snapshot &newer)
+{
+	const std::vector<Group> &before = older.log.groups();
+	const std::vector<Group> &now = newer.log.groups();
+
+	for (std::size_t i = 0; i < before.size(); i++)
+		if (i >= now.size() || now[i].sha256 != before[i].sha256 ||
+		    newer.starts[i] != older.starts[i])
+			throw KeeperError("the full log changed under an open file of the view "
+					  "(group " + std::to_string(before[i].number) +
+					  "): open it again");
+}
+
+/* Copies what @open has at @offset into @buf; returns the bytes copied. */
+std::size_t copy_from_snapshot(OpenFile &open, char *buf, std::size_t size, std::uint64_t offset)
+{
+	const Snapshot &snapshot = open.snapshot;
+	std::size_t done = 0;
+
+	if (open.file == ViewFile::count) {
+		if (offset >= snapshot.kernel_text.size())
+			return 0;
+		std::size_t count = std::min<std::size_t>(size, snapshot.kernel_text.size() - offset);
+		std::memcpy(buf, snapshot.kernel_text.data() + offset, count);
+		return count;
+	}
+	while (done < size && offset + done < size_of(snapshot)) {
+		std::uint64_t at = offset + done;
+		/* The piece that holds @at: O(log groups). */
+		std::size_t index = static_cast<std::size_t>(
+			std::upper_bound(snapshot.starts.begin(), snapshot.starts.end() - 1, at) -
+			snapshot.starts.begin() - 1);
+
+		if (index != open.piece) {
+			open.piece_text = piece_text(open.file, snapshot, index);
+			open.piece = index;
+		}
+		std::uint64_t within = at - snapshot.starts[index];
+		if (within >= open.piece_text.size())
+			throw KeeperError("the view's piece " + std::to_string(index) +
+					  " is shorter than its place in the file says");
+		std::size_t count = std::min<std::size_t>(size - done, open.piece_text.size() - within);
+		std::memcpy(buf + done, open.piece_text.data() + within, count);
+		done += count;
+	}
+	return done;
 }
 
 /* Turns what a callback throws into the errno FUSE returns. */
@@ -109,7 +229,7 @@ int view_getattr(const char *path, struct stat *st, struct fuse_file_info *)
 	st->st_mode = S_IFREG | 0440;
 	st->st_nlink = 1;
 	try {
-		st->st_size = static_cast<off_t>(snapshot(entry->file).size());
+		st->st_size = static_cast<off_t>(size_of(take_snapshot(entry->file)));
 	} catch (const std::exception &e) {
 		return failed(e);
 	}
@@ -139,7 +259,7 @@ int view_open(const char *path, struct fuse_file_info *fi)
 	try {
 		std::uint64_t handle = view().next_handle++;
 
-		view().open_files[handle] = {entry->file, snapshot(entry->file)};
+		view().open_files[handle] = {entry->file, take_snapshot(entry->file), SIZE_MAX, {}};
 		fi->fh = handle;
 		/* read() asks the keeper every time, as securityfs does. */
 		fi->direct_io = 1;
@@ -156,26 +276,26 @@ int view_open(const char *path, struct fuse_file_info *fi)
  */
 int view_read(const char *, char *buf, size_t size, off_t offset, struct fuse_file_info *fi)
 {
-	OpenFile &open = view().open_files.at(fi->fh);
-
 	if (offset < 0)
 		return -EINVAL;
 	try {
-		if (static_cast<std::size_t>(offset) + size > open.text.size() &&
-		    open.file != ViewFile::count) {
-			std::string now = snapshot(open.file);
+		OpenFile &open = view().open_files.at(fi->fh);
+		std::uint64_t end = static_cast<std::uint64_t>(offset) + size;
 
-			if (now.size() > open.text.size())
-				open.text = std::move(now);
+		if (end > size_of(open.snapshot) && open.file != ViewFile::count) {
+			Snapshot now = take_snapshot(open.file);
+
+			if (size_of(now) > size_of(open.snapshot)) {
+				require_extension(open.snapshot, now);
+				open.snapshot = std::move(now);
+				open.piece = SIZE_MAX;
+			}
 		}
+		return static_cast<int>(copy_from_snapshot(open, buf, size,
+							   static_cast<std::uint64_t>(offset)));
 	} catch (const std::exception &e) {
 		return failed(e);
 	}
-	if (static_cast<std::size_t>(offset) >= open.text.size())
-		return 0;
-	std::size_t count = std::min(size, open.text.size() - static_cast<std::size_t>(offset));
-	std::memcpy(buf, open.text.data() + offset, count);
-	return static_cast<int>(count);
 }
 
 int view_release(const char *, struct fuse_file_info *fi)
@@ -230,7 +350,7 @@ private:
 
 int serve_fuse_view(const std::string &store_dir, const std::string &mountpoint)
 {
-	View state{store_dir, {}, 1};
+	View state{store_dir, {}, 1, {}};
 	fuse_operations ops = view_operations();
 	/* Read-only, readable by root's group too (mode 0440). */
 	std::vector<std::string> args = {

@@ -8,9 +8,13 @@
  *	<mountpoint>/runtime_measurements_count
  *
  * An agent that reads /sys/kernel/security/ima/... reads these instead and
- * sees every record since boot, as if nothing had been deleted. Each open
- * takes a snapshot of the full log that its reads return; like the
- * securityfs files, the files show a size of 0.
+ * sees every record since boot, as if nothing had been deleted. The files
+ * report the size of their content, and a read past what an open file last
+ * saw reads the log again, so a descriptor held open sees the records
+ * measured since, at offsets that stay the same for the whole boot.
+ * Reads are served from the group that holds them (the journal says where
+ * each group is): memory stays one group and the kernel's lists, whatever
+ * the store holds.
  */
 #pragma once
 

@@ -18,6 +18,7 @@
 #include "full_log.h"
 #include "fuse_view.h"
 #include "keeper.h"
+#include "logs.h"
 #include "kernel_files.h"
 #include "ima/bytes.h"
 #include "ima/sys.h"
@@ -40,9 +41,10 @@ const char kUsageFaultInjection[] = R"(ENVIRONMENT
               This is a test build (make FAULT_INJECTION=1), which is never
               installed: kill the keeper (SIGKILL) at POINT of a save
               (staged, begun, torn-data, data-written, torn-journal,
-              committed, deleted; rolled-back in a rollback), or fail with
-              ENOSPC where the journal
-              records a deletion (full-after-delete).
+              committed, deleted; rolled-back in a rollback), fail with
+              ENOSPC where the journal records a deletion
+              (full-after-delete), or take ESTALE for the kernel's answer to
+              D or N (estale).
 
 )";
 #else
@@ -57,8 +59,9 @@ SYNOPSIS
                                     [--max-bytes N] [--interval-ms MS]
        ima-keeper [--store DIR] save [--flavor prompt|n]
        ima-keeper [--store DIR] reconcile
-       ima-keeper [--store DIR] log [--from K] [--format binary|ascii]
+       ima-keeper [--store DIR] log [--from K] [--format binary|ascii] [--boot ID]
        ima-keeper [--store DIR] count
+       ima-keeper [--store DIR] boots
        ima-keeper [--store DIR] verify
        ima-keeper [--store DIR] mount MOUNTPOINT
        ima-keeper [--store DIR] adopt FILE
@@ -99,9 +102,15 @@ COMMANDS
        log    Print records K.. of the full log (K = 0 is the first record
               since boot) in the binary format of
               binary_runtime_measurements, or the ascii format of
-              ascii_runtime_measurements.
+              ascii_runtime_measurements. With --boot, the log of that boot:
+              an older boot's saved records, which the current boot's log
+              never includes.
 
        count  Print the number of records in the full log.
+
+       boots  List the store's logs, one per cold boot: their boots
+              (boot_id; a kexec soft reboot continues its log), groups and
+              records, and which one is the current boot's.
 
        verify Replay the full log against PCR 10 of the TPM's sha1 and
               sha256 banks; say per bank whether it matches, with the record
@@ -114,11 +123,12 @@ COMMANDS
               foreground. The unit ima-keeper-view.service serves it under
               /run/ima-keeper/view.
 
-       adopt  Start an empty store with FILE: records moved out of the
-              kernel before the keeper took over, as a binary sha1 list (the
-              concatenation of what was read from the _staged files before
-              D, or of the N oldest records before N). Records the kernel
-              still holds are refused.
+       adopt  Start the current boot's empty log with FILE: records moved
+              out of the kernel before the keeper took over, as a binary sha1
+              list (the concatenation of what was read from the _staged files
+              before D, or of the N oldest records before N), stored in
+              groups of 10000 records. Records the kernel still holds are
+              refused; an interrupted adoption goes on where it stopped.
 
 OPTIONS
        --store DIR
@@ -146,19 +156,38 @@ OPTIONS
        --format binary|ascii
               Output format of log (default binary).
 
-STORE
-       DIR/binary_runtime_measurements
-              The saved records in order: a binary measurement list (sha1
-              template digests) that evmctl reads.
+       --boot ID
+              The boot whose log to print (a boot_id, as ima-keeper boots
+              and /proc/sys/kernel/random/boot_id show it; default: this
+              boot).
 
-       DIR/journal
-              One checksummed entry per group saved, deleted or rolled back.
+STORE
+       DIR/logs/NNNNNN/
+              One log per cold boot (numbered from 000001). A boot's log is
+              the last one if the boot began it or a kexec soft reboot
+              carried its records on (the log followed by the kernel's list
+              replays to PCR 10, which the TPM keeps across kexec); any
+              other boot (a reboot, a power cut) starts a new log.
+
+       DIR/logs/NNNNNN/binary_runtime_measurements
+              The log's saved records in order: a binary measurement list
+              (sha1 template digests) that evmctl reads.
+
+       DIR/logs/NNNNNN/journal
+              One checksummed entry per group saved, deleted or rolled back,
+              and per boot the log spans.
 
        DIR/lock
               Held by the running keeper.
 
        A store that does not check out is never truncated silently: the
-       keeper refuses it and names the group and the offset.
+       keeper refuses it and names the group and the offset. Commands that
+       read records check each group they read (log, verify, mount);
+       count reads only the journal. A save interrupted between its commit
+       and the journal entry that says what became of it is settled by
+       PCR 10: the log with the group, or without it, followed by the
+       kernel's list replays to it (without a TPM: whether the kernel's
+       list begins with the group's bytes).
 
 EXIT STATUS
        0      success; for run and mount, stopped by SIGTERM or SIGINT.
@@ -194,6 +223,7 @@ struct Options {
 	Thresholds thresholds;
 	std::uint64_t from = 0;
 	bool ascii = false;
+	std::string boot;
 	std::string mountpoint;
 	std::string adopt_file;
 };
@@ -242,6 +272,7 @@ enum OptionId : int {
 	kOptIntervalMs,
 	kOptFrom,
 	kOptFormat,
+	kOptBoot,
 };
 
 constexpr option kNoMoreOptions = {nullptr, 0, nullptr, 0};
@@ -261,6 +292,7 @@ std::vector<option> command_options(const std::string &command)
 	if (command == "log") {
 		options.push_back({"from", required_argument, nullptr, kOptFrom});
 		options.push_back({"format", required_argument, nullptr, kOptFormat});
+		options.push_back({"boot", required_argument, nullptr, kOptBoot});
 	}
 	options.push_back(kNoMoreOptions);
 	return options;
@@ -287,6 +319,13 @@ void apply_option(Options &options, int id, const std::string &value)
 		break;
 	case kOptFormat:
 		options.ascii = parse_format(value);
+		break;
+	case kOptBoot:
+		try {
+			options.boot = boot_id_text(boot_id_bytes(value));
+		} catch (const std::invalid_argument &) {
+			throw UsageError("--boot needs a boot_id, not '" + value + "'");
+		}
 		break;
 	}
 }
@@ -376,12 +415,54 @@ void write_stdout(ima::ByteView bytes)
 
 int print_log(const Options &options)
 {
-	FullLog log = read_full_log(options.store);
+	FullLog log = options.boot.empty() ? read_full_log(options.store)
+					   : read_boot_log(options.store, options.boot);
 
 	if (options.ascii)
-		write_stdout(ima::as_bytes(log_from_ascii(log, options.from)));
+		log.write_ascii_from(options.from, write_stdout);
 	else
-		write_stdout(log_from_binary(log, options.from));
+		log.write_binary_from(options.from, write_stdout);
+	return 0;
+}
+
+int print_boots(const Options &options)
+{
+	std::string current_boot = current_boot_id();
+	std::optional<std::string> current_log;
+	std::string undecided;
+	StoreLogs store = summarize_logs(options.store);
+	const std::vector<LogSummary> &logs = store.logs;
+
+	try {
+		if (!logs.empty()) {
+			CurrentLog current = find_current_log(store.dirs, current_boot);
+
+			if (current.log)
+				current_log = current.log->path;
+		}
+	} catch (const PcrUndecided &e) {
+		undecided = e.what();
+	}
+	for (const LogSummary &log : logs) {
+		bool current = current_log == log.path;
+
+		std::printf("%s: %llu records in %llu groups%s\n", log.path.c_str(),
+			    static_cast<unsigned long long>(log.records),
+			    static_cast<unsigned long long>(log.groups),
+			    current ? ", the current boot's log" : "");
+		if (log.boots.empty())
+			std::printf("\tboot unknown (converted from the single-log layout)\n");
+		for (const std::string &boot : log.boots)
+			std::printf("\tboot %s%s\n", boot.c_str(),
+				    boot == current_boot ? " (current)" : "");
+		if (current && (log.boots.empty() || log.boots.back() != current_boot))
+			std::printf("\tboot %s (current, not recorded yet)\n", current_boot.c_str());
+	}
+	if (!undecided.empty())
+		std::printf("the current boot %s: its log is undecided: %s\n", current_boot.c_str(),
+			    undecided.c_str());
+	else if (!current_log)
+		std::printf("the current boot %s has no saved records\n", current_boot.c_str());
 	return 0;
 }
 
@@ -407,9 +488,9 @@ int verify(const Options &options)
 	}
 	std::printf("%s: %llu records (%llu from the store, %llu in the kernel)\n",
 		    result.matches() ? "verified" : "NOT VERIFIED",
-		    static_cast<unsigned long long>(result.log.records()),
-		    static_cast<unsigned long long>(result.log.stored_records),
-		    static_cast<unsigned long long>(result.log.kernel_records));
+		    static_cast<unsigned long long>(result.stored_records + result.kernel_records),
+		    static_cast<unsigned long long>(result.stored_records),
+		    static_cast<unsigned long long>(result.kernel_records));
 	return result.matches() ? 0 : kExitFailure;
 }
 
@@ -448,6 +529,8 @@ int run_command(const Options &options)
 		return print_log(options);
 	if (command == "count")
 		return print_count(options);
+	if (command == "boots")
+		return print_boots(options);
 	if (command == "verify")
 		return verify(options);
 	if (command == "mount")

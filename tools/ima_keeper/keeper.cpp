@@ -11,6 +11,7 @@
 #include "fault.h"
 #include "kernel_files.h"
 #include "ima/ima_fs.h"
+#include "ima/records.h"
 
 using ima::Bytes;
 
@@ -18,6 +19,8 @@ namespace keeper {
 
 namespace {
 
+/* Records per group when adopting a list. */
+constexpr std::size_t kAdoptedGroupRecords = 10000;
 /* The longest wait between saves while other processes hold the files. */
 constexpr unsigned kMaxBusyWaitMs = 60000;
 
@@ -43,9 +46,12 @@ std::string describe_group(const Group &group)
 	std::string what = "the kernel refused '" + request.substr(0, request.size() - 1) +
 			   "': " + describe_errno(error);
 
-	if (error == ESTALE || error == EACCES)
-		throw KernelSuspended(what + ": a reboot or kexec began; the records stay in "
-					     "the kernel and go to the next one");
+	if (error == EACCES)
+		throw KernelSuspended(what + ": a reboot or kexec began; nothing was saved");
+	if (error == ESTALE)
+		throw KernelSuspended(what + ": a reboot or kexec began; the records go to the "
+					     "next kernel only on a kexec soft reboot, so the store "
+					     "keeps its copy, and the next start sorts it out");
 	if (error == EINVAL && request != "A\n" && request != "D\n")
 		throw KeeperError(what + " (deleting N records is refused with "
 					 "ima_flush_htable: use --flavor prompt)");
@@ -82,16 +88,60 @@ Keeper::Keeper(std::string store_dir, Flavor flavor) : dir_(std::move(store_dir)
 	if (!keeper_lock_)
 		throw KeeperError("another keeper is running on the store " + dir_ + " (" +
 				  keeper_lock_path(dir_) + " is locked): not starting a second one");
-	store_.emplace(dir_, Store::Mode::write);
-	for (const std::string &repair : store_->repairs())
-		say("store: removed " + repair + " left by an interrupted write");
+	StoreLock lock(transaction_lock_path(dir_), StoreLock::Kind::exclusive);
+	for (const std::string &done : prepare_store_root(dir_))
+		say("store: " + done);
+	open_current_log();
+}
+
+/*
+ * The current boot's log: the last one if it spans or continues this boot,
+ * else a new one. A log a cold boot ended keeps its pending group: the
+ * kernel that held those records is gone, the store has the only copy.
+ */
+void Keeper::open_current_log()
+{
+	std::string boot_id = current_boot_id();
+	std::vector<LogDir> logs = list_logs(dir_);
+	std::optional<LogDir> last = logs.empty() ? std::nullopt : std::optional(logs.back());
+
+	/* Repairs first: a torn write is no evidence of anything. */
+	if (last) {
+		store_.emplace(last->path, Store::Mode::write);
+		for (const std::string &repair : store_->repairs())
+			say("store: removed " + repair + " left by an interrupted write in " +
+			    last->path);
+	}
+	CurrentLog current = find_current_log(logs, boot_id);
+	if (current.log && current.continued) {
+		store_->append_boot(boot_id);
+		say("boot " + boot_id + " continues the log " + last->path +
+		    " (a kexec soft reboot carried its records)");
+	} else if (!current.log) {
+		if (!current.note.empty())
+			say(current.note);
+		if (store_ && store_->pending_group()) {
+			store_->mark_deleted();
+			say("the log " + last->path + " ended with its boot: its last group, "
+			    "saved but not deleted then, stays in it");
+		}
+		store_.reset();
+		current.log = create_log(dir_, last, boot_id);
+		store_.emplace(current.log->path, Store::Mode::write);
+		say("boot " + boot_id + " starts the log " + current.log->path);
+	}
+	log_ = current.log;
 }
 
 std::uint64_t Keeper::transaction(bool save_current)
 {
 	StoreLock lock(transaction_lock_path(dir_), StoreLock::Kind::exclusive);
+	/* Replaying the log takes a while: not while the files are held. */
+	std::optional<PendingDecision> pending;
+	if (store_->pending_group())
+		pending.emplace(*store_);
 	Writers writers;
-	std::uint64_t saved = reconcile(writers);
+	std::uint64_t saved = reconcile(writers, pending);
 
 	if (!save_current)
 		return saved;
@@ -113,21 +163,41 @@ void Keeper::reconcile_now()
 std::uint64_t Keeper::adopt(const Bytes &sha1_list)
 {
 	StoreLock lock(transaction_lock_path(dir_), StoreLock::Kind::exclusive);
-	std::uint64_t records = count_records(sha1_list);
-	Bytes kernel = read_kernel_list(true);
+	std::vector<std::size_t> bounds =
+		ima::binary_record_bounds(sha1_list, ima::digest_size(ima::HashAlgo::sha1));
+	std::uint64_t records = bounds.size() - 1;
+	std::uint64_t done = store_->records();
 
-	ima::append(kernel, read_kernel_list(false));
-	if (!store_->groups().empty())
-		throw KeeperError("the store " + dir_ + " has records already: only an empty "
-				  "store adopts records");
-	if (records == 0)
+	/* An adoption interrupted after some groups goes on where it stopped. */
+	if (done && (done > records || bounds[done] != store_->data_end() ||
+		     store_->read_all_data() != Bytes(sha1_list.begin(),
+						      sha1_list.begin() +
+							      static_cast<std::ptrdiff_t>(bounds[done]))))
+		throw KeeperError("the log " + log_->path + " has records already, and they do not "
+				  "begin the list: only an empty log adopts records");
+	if (records == 0 || done == records)
 		return 0;
-	if (starts_with(kernel, sha1_list))
+	if (starts_with(read_kernel_lists(), sha1_list))
 		throw KeeperError("the kernel still holds these records: save them instead");
-	store_->append_group(sha1_list, records, Flavor::prompt);
-	store_->mark_deleted();
-	say("adopted " + std::to_string(records) + " records as group 0");
-	return records;
+	/*
+	 * Groups of the usual size: reading a record reads one group at most.
+	 * Every group is checked before any is stored.
+	 */
+	std::vector<ima::ByteView> parts;
+	for (std::size_t first = done; first < records; first += kAdoptedGroupRecords) {
+		std::size_t end = std::min<std::size_t>(records, first + kAdoptedGroupRecords);
+
+		parts.push_back(ima::ByteView(sha1_list).subspan(bounds[first],
+								 bounds[end] - bounds[first]));
+		ima::parse_binary_list(parts.back(), ima::digest_size(ima::HashAlgo::sha1));
+	}
+	for (ima::ByteView part : parts) {
+		store_->append_group(part, count_records(part), Flavor::prompt);
+		store_->mark_deleted();
+	}
+	say("adopted " + std::to_string(records - done) + " records as " +
+	    std::to_string(parts.size()) + " groups");
+	return records - done;
 }
 
 /*
@@ -139,7 +209,7 @@ std::uint64_t Keeper::adopt(const Bytes &sha1_list)
  *  - a pending group the kernel no longer has: it was deleted; record that;
  *  - records staged and not saved (a crash after A): save them, D.
  */
-std::uint64_t Keeper::reconcile(Writers &writers)
+std::uint64_t Keeper::reconcile(Writers &writers, const std::optional<PendingDecision> &decision)
 {
 	Bytes staged = read_kernel_list(true);
 	Bytes current = read_kernel_list(false);
@@ -149,6 +219,7 @@ std::uint64_t Keeper::reconcile(Writers &writers)
 		Bytes kernel = staged;
 
 		ima::append(kernel, current);
+		/* Only this keeper stages, and it stages nothing while a group is pending. */
 		if (!staged.empty() && staged == saved) {
 			if (int error = send(writers.staged.get(), "D\n"))
 				request_failed("D\n", error);
@@ -156,14 +227,15 @@ std::uint64_t Keeper::reconcile(Writers &writers)
 			staged.clear();
 			say("reconcile: " + describe_group(*pending) +
 			    " was saved but still staged: deleted it now");
-		} else if (starts_with(kernel, saved)) {
+		} else if (PendingFate fate = decision->decide(kernel); !fate.deleted) {
 			store_->roll_back();
 			say("reconcile: " + describe_group(*pending) +
-			    " was saved but not deleted from the kernel: rolled it back");
+			    " was saved but not deleted from the kernel (" + fate.how +
+			    "): rolled it back");
 		} else {
 			store_->mark_deleted();
 			say("reconcile: " + describe_group(*pending) +
-			    " was deleted from the kernel: recorded that");
+			    " was deleted from the kernel (" + fate.how + "): recorded that");
 		}
 	}
 	if (staged.empty())
@@ -203,8 +275,10 @@ std::uint64_t Keeper::commit_and_delete(int request_fd, const std::string &reque
 	Group group = store_->append_group(bytes, records, flavor);
 
 	crash_if_fault("committed");
-	if (int error = send(request_fd, request)) {
-		store_->roll_back();
+	if (int error = fault_point_reached("estale") ? ESTALE : send(request_fd, request)) {
+		/* ESTALE: the records may end with this boot; keep the saved copy. */
+		if (error != ESTALE)
+			store_->roll_back();
 		request_failed(request, error);
 	}
 	crash_if_fault("deleted");
@@ -228,6 +302,14 @@ void Keeper::run(const Thresholds &thresholds)
 	/* While the files are busy: waits doubling up to kMaxBusyWaitMs. */
 	unsigned busy_wait_ms = 0;
 
+	/* What may be over by the next look: waits doubling, as long as it lasts. */
+	auto back_off = [&](const std::exception &e) {
+		busy_wait_ms = busy_wait_ms ? std::min(2 * busy_wait_ms, kMaxBusyWaitMs)
+					    : thresholds.interval_ms;
+		say(std::string(e.what()) + "; trying again in " + std::to_string(busy_wait_ms) +
+		    " ms");
+	};
+
 	sigprocmask(SIG_BLOCK, &signals, nullptr);
 	for (;;) {
 		try {
@@ -242,10 +324,9 @@ void Keeper::run(const Thresholds &thresholds)
 			save_requested = false;
 			busy_wait_ms = 0;
 		} catch (const KernelBusy &e) {
-			busy_wait_ms = busy_wait_ms ? std::min(2 * busy_wait_ms, kMaxBusyWaitMs)
-						    : thresholds.interval_ms;
-			say(std::string(e.what()) + "; trying again in " +
-			    std::to_string(busy_wait_ms) + " ms");
+			back_off(e);
+		} catch (const PcrUndecided &e) {
+			back_off(e);
 		} catch (const StoreFull &e) {
 			say(std::string(e.what()) + "; trying again");
 		}

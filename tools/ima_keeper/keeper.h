@@ -18,7 +18,9 @@
  *  5. record in the journal that the kernel deleted them.
  *
  * If the request in step 4 fails, the group is rolled back: the kernel
- * still has the records (with ESTALE the next kernel gets them, first).
+ * still has the records. With ESTALE it is not: the machine is going down,
+ * and the records go to the next kernel only on a kexec soft reboot; the
+ * group stays pending, and the next start decides by PCR 10 (logs.h).
  */
 #pragma once
 
@@ -26,6 +28,7 @@
 #include <optional>
 #include <string>
 
+#include "logs.h"
 #include "store.h"
 
 namespace keeper {
@@ -44,7 +47,8 @@ public:
 	/*
 	 * Takes the store in @store_dir for this process (refuses with
 	 * KeeperError if another keeper holds it), checks the kernel and
-	 * the store, and repairs a torn write.
+	 * the store, repairs a torn write, and finds or starts the current
+	 * boot's log (logs.h).
 	 */
 	Keeper(std::string store_dir, Flavor flavor);
 
@@ -60,8 +64,10 @@ public:
 
 	/*
 	 * Takes @sha1_list, records moved out of the kernel before the keeper
-	 * took over, as the first group of an empty store. Refuses records
-	 * the kernel still holds. Returns the records adopted.
+	 * took over, as the first groups (of 10000 records) of the current
+	 * boot's empty log; an adoption that was interrupted goes on. Refuses
+	 * records the kernel still holds, and a list that does not parse.
+	 * Returns the records adopted.
 	 */
 	std::uint64_t adopt(const ima::Bytes &sha1_list);
 
@@ -76,8 +82,9 @@ public:
 private:
 	struct Writers;
 
+	void open_current_log();
 	std::uint64_t transaction(bool save_current);
-	std::uint64_t reconcile(Writers &writers);
+	std::uint64_t reconcile(Writers &writers, const std::optional<PendingDecision> &decision);
 	std::uint64_t save_staged_list(Writers &writers);
 	std::uint64_t save_current_list(Writers &writers);
 	std::uint64_t commit_and_delete(int request_fd, const std::string &request,
@@ -87,6 +94,7 @@ private:
 	std::string dir_;
 	Flavor flavor_;
 	std::optional<StoreLock> keeper_lock_;
+	std::optional<LogDir> log_;
 	std::optional<Store> store_;
 };
 

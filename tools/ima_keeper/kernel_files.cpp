@@ -174,10 +174,18 @@ Bytes read_kernel_list(bool staged)
 	}
 }
 
+Bytes read_kernel_lists()
+{
+	Bytes lists = read_kernel_list(true);
+
+	ima::append(lists, read_kernel_list(false));
+	return lists;
+}
+
 std::uint64_t count_records(ima::ByteView sha1_list)
 {
-	return ima::parse_binary_list(sha1_list, ima::digest_size(ima::HashAlgo::sha1))
-		.size();
+	return ima::binary_record_bounds(sha1_list, ima::digest_size(ima::HashAlgo::sha1)).size() -
+	       1;
 }
 
 int send(int fd, std::string_view request)

@@ -25,6 +25,8 @@ constexpr std::uint32_t kEntryGroupSaved = 1;
 constexpr std::uint32_t kEntryGroupDeleted = 2;
 constexpr std::uint32_t kEntryGroupRolledBack = 3;
 constexpr std::uint32_t kEntryGroupBegun = 4;
+constexpr std::uint32_t kEntryBoot = 5;
+constexpr std::size_t kBootIdSize = 16;
 constexpr std::size_t kEntryChecksumOffset = 80;
 constexpr std::size_t kEntryChecksumSize = 16;
 constexpr char kEntryMagic[4] = {'I', 'M', 'A', 'K'};
@@ -243,6 +245,10 @@ void Store::load_journal()
 		group.flavor = static_cast<Flavor>(ima::load_le32(entry, 40));
 		group.sha256.assign(entry.begin() + 48, entry.begin() + 80);
 
+		if (kind == kEntryBoot) {
+			load_boot_entry(group, at);
+			continue;
+		}
 		std::string name = "group " + std::to_string(group.number) + " (journal entry " +
 				   std::to_string(at / kJournalEntrySize) + ", " + where(path, at) + ")";
 		if (kind == kEntryGroupBegun || kind == kEntryGroupSaved)
@@ -291,19 +297,35 @@ void Store::load_journal()
 	}
 }
 
+/* A boot entry: between groups, at the end of the committed ones. */
+void Store::load_boot_entry(const Group &entry, std::uint64_t at)
+{
+	std::string path = dir_ + "/" + kJournalFileName;
+	ByteView id = ByteView(entry.sha256).first(kBootIdSize);
+
+	if (begun_ || entry.number != next_number_ || entry.offset != data_end() ||
+	    entry.length || entry.records || !all_zero(ByteView(entry.sha256).subspan(kBootIdSize)))
+		corrupted("journal entry " + std::to_string(at / kJournalEntrySize) + " (" +
+			  where(path, at) + ") names a boot where none can be");
+	boots_.push_back(boot_id_text(id));
+}
+
+std::string Store::describe_group(const Group &group) const
+{
+	return "group " + std::to_string(group.number) + " (bytes " + std::to_string(group.offset) +
+	       " to " + std::to_string(group.offset + group.length) + " of " + data_path() + ")";
+}
+
 void Store::check_data()
 {
 	data_size_ = data_fd_ ? file_size(data_fd_.get(), data_path()) : 0;
 	for (const Group &group : groups_) {
-		std::string name = "group " + std::to_string(group.number) + " (bytes " +
-				   std::to_string(group.offset) + " to " +
-				   std::to_string(group.offset + group.length) + " of " + data_path() +
-				   ")";
-
 		if (group.offset + group.length > data_size_)
-			corrupted(name + ": the file ends at byte " + std::to_string(data_size_));
-		if (ima::hash(ima::HashAlgo::sha256, read_group(group)) != group.sha256)
-			corrupted(name + ": the bytes do not match the group's sha256");
+			corrupted(describe_group(group) + ": the file ends at byte " +
+				  std::to_string(data_size_));
+		/* Read mode checks a group when it reads it (read_group()). */
+		if (mode_ == Mode::write)
+			read_group(group);
 	}
 	if (data_size_ <= data_end())
 		return;
@@ -366,7 +388,38 @@ Bytes Store::read_data(std::uint64_t offset, std::uint64_t length) const
 
 Bytes Store::read_group(const Group &group) const
 {
-	return read_data(group.offset, group.length);
+	Bytes bytes;
+
+	read_group(group, bytes);
+	return bytes;
+}
+
+void Store::read_group(const Group &group, Bytes &bytes) const
+{
+	bytes.resize(group.length);
+	if (group.length)
+		read_exactly_at(data_fd_.get(), bytes.data(), bytes.size(), group.offset,
+				data_path());
+	if (ima::hash(ima::HashAlgo::sha256, bytes) != group.sha256)
+		corrupted(describe_group(group) + ": the bytes do not match the group's sha256");
+}
+
+bool Store::spans_boot(const std::string &boot_id) const
+{
+	return std::find(boots_.begin(), boots_.end(), boot_id) != boots_.end();
+}
+
+void Store::append_boot(const std::string &boot_id)
+{
+	Group entry;
+
+	entry.number = next_number_;
+	entry.offset = data_end();
+	entry.sha256 = boot_id_bytes(boot_id);
+	entry.sha256.resize(32);
+	append_entry(kEntryBoot, entry, "the log does not record that the boot " + boot_id +
+						" continues it");
+	boots_.push_back(boot_id);
 }
 
 void Store::append_entry(std::uint32_t kind, const Group &group, const std::string &consequence)
@@ -483,14 +536,26 @@ std::optional<StoreLock> StoreLock::try_exclusive(const std::string &path)
 	return std::nullopt;
 }
 
-std::string transaction_lock_path(const std::string &dir)
+Bytes boot_id_bytes(const std::string &boot_id)
 {
-	return dir;
+	std::string hex;
+
+	for (char c : boot_id)
+		if (c != '-')
+			hex.push_back(c);
+	Bytes bytes = ima::from_hex(hex);
+	if (bytes.size() != kBootIdSize || boot_id.size() != 36)
+		throw std::invalid_argument("not a boot_id: '" + boot_id + "'");
+	return bytes;
 }
 
-std::string keeper_lock_path(const std::string &dir)
+std::string boot_id_text(ByteView bytes)
 {
-	return dir + "/" + kLockFileName;
+	std::string hex = ima::to_hex(bytes.first(kBootIdSize));
+
+	for (std::size_t at : {20, 16, 12, 8})
+		hex.insert(at, "-");
+	return hex;
 }
 
 } // namespace keeper

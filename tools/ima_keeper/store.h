@@ -1,30 +1,39 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The keeper's store: every record moved out of the kernel, on disk.
+ * One log of the keeper's store: the records of one boot (and of the
+ * kexec soft reboots that continued it) moved out of the kernel, on disk.
+ * The store directory holds one such log per cold boot (logs.h).
  *
- * A store is a directory with three files:
+ * A log is a directory with two files:
  *
  *	binary_runtime_measurements	the saved records, group after group,
  *					in the kernel's binary format of the
  *					sha1 list: read in order, one binary
  *					measurement list (evmctl reads it)
  *	journal				one fixed-size entry per event, appended
- *	lock				held (flock) by the keeper that owns the store
  *
  * Journal entries (kJournalEntrySize bytes, integers little-endian):
  *
  *	 0  "IMAK"
  *	 4  u32 kind: 4 group begun (its bytes are about to be written),
  *	              1 group saved (committed), 2 group deleted from the kernel,
- *	              3 group rolled back (its bytes are no longer in the store)
- *	 8  u64 group number (0, 1, ...: every saved group gets the next one)
- *	16  u64 offset of the group in binary_runtime_measurements
- *	24  u64 length of the group in bytes
- *	32  u64 records in the group
+ *	              3 group rolled back (its bytes are no longer in the store),
+ *	              5 boot: the log goes on in the boot of bytes 48 to 63
+ *	 8  u64 group number (0, 1, ...: every saved group gets the next one;
+ *	        for a boot, the number the next group gets)
+ *	16  u64 offset of the group in binary_runtime_measurements (for a
+ *	        boot, the end of the committed groups)
+ *	24  u64 length of the group in bytes (0 for a boot)
+ *	32  u64 records in the group (0 for a boot)
  *	40  u32 flavor the group was saved with: 0 prompt (A/D), 1 N
  *	44  u32 zero
- *	48  sha256 of the group's bytes
+ *	48  sha256 of the group's bytes; for a boot, its boot_id (16 bytes,
+ *	    /proc/sys/kernel/random/boot_id) and 16 zero bytes
  *	80  the first 16 bytes of the sha256 of bytes 0 to 79
+ *
+ * The first entry of a log is the boot that began it; each kexec soft
+ * reboot that carried the log's records on adds one. A log converted from
+ * the single-log layout of older keepers has none before its first group.
  *
  * A save appends a "begun" entry, then the group's bytes, then its "saved"
  * entry, each made durable before the next: the group is committed once
@@ -56,7 +65,6 @@ namespace keeper {
 inline constexpr std::size_t kJournalEntrySize = 96;
 inline constexpr const char *kDataFileName = "binary_runtime_measurements";
 inline constexpr const char *kJournalFileName = "journal";
-inline constexpr const char *kLockFileName = "lock";
 
 enum class Flavor : std::uint32_t { prompt = 0, n = 1 };
 
@@ -90,11 +98,15 @@ public:
 	enum class Mode { read, write };
 
 	/*
-	 * Opens the store in @dir and checks every group. In write mode the
-	 * directory and files are created if missing, and what a torn write
-	 * left behind is removed. Throws StoreCorrupted.
+	 * Opens the log in @dir and checks its journal, and that the data
+	 * file holds every group. In write mode the directory and files are
+	 * created if missing, every group's sha256 is checked, and what a
+	 * torn write left behind is removed; in read mode a group's sha256
+	 * is checked when it is read. Throws StoreCorrupted.
 	 */
 	Store(std::string dir, Mode mode);
+	Store(Store &&) = default;
+	Store &operator=(Store &&) = default;
 
 	const std::string &dir() const { return dir_; }
 	std::string data_path() const { return dir_ + "/" + kDataFileName; }
@@ -106,12 +118,18 @@ public:
 	std::uint64_t data_end() const;
 	/* The last group, if the kernel may still hold its records. */
 	std::optional<Group> pending_group() const;
+	/* The boots the log spans (boot_id), in order; see the journal. */
+	const std::vector<std::string> &boots() const { return boots_; }
+	bool spans_boot(const std::string &boot_id) const;
 	/* What opening the store repaired (a torn write), for the log. */
 	const std::vector<std::string> &repairs() const { return repairs_; }
 
 	/* Bytes [offset, offset + length) of the data file. */
 	ima::Bytes read_data(std::uint64_t offset, std::uint64_t length) const;
+	/* A group's bytes, checked against its sha256 (StoreCorrupted). */
 	ima::Bytes read_group(const Group &group) const;
+	/* The same into @bytes, whose memory a reader of many groups reuses. */
+	void read_group(const Group &group, ima::Bytes &bytes) const;
 	ima::Bytes read_all_data() const { return read_data(0, data_end()); }
 
 	/*
@@ -122,12 +140,16 @@ public:
 	const Group &append_group(ima::ByteView bytes, std::uint64_t records, Flavor flavor);
 	/* Records that the kernel deleted the pending group's records. */
 	void mark_deleted();
+	/* Records that the log goes on in the boot @boot_id. */
+	void append_boot(const std::string &boot_id);
 	/* Takes the pending group out of the store; the kernel still has it. */
 	void roll_back();
 
 private:
 	void refuse_data_without_journal() const;
 	void load_journal();
+	void load_boot_entry(const Group &entry, std::uint64_t at);
+	std::string describe_group(const Group &group) const;
 	void check_data();
 	void repair_tail();
 	void append_entry(std::uint32_t kind, const Group &group, const std::string &consequence);
@@ -139,6 +161,7 @@ private:
 	ima::UniqueFd data_fd_;
 	ima::UniqueFd journal_fd_;
 	std::vector<Group> groups_;
+	std::vector<std::string> boots_;
 	std::uint64_t next_number_ = 0;
 	std::uint64_t journal_end_ = 0;
 	std::uint64_t data_size_ = 0;
@@ -167,13 +190,8 @@ private:
 	ima::UniqueFd fd_;
 };
 
-/*
- * The lock every reader of the full log (store followed by the kernel's
- * lists) holds shared, and the keeper exclusive while it moves records, so
- * that no reader sees a group twice or not at all.
- */
-std::string transaction_lock_path(const std::string &dir);
-/* The lock a keeper holds as long as it runs: one keeper per store. */
-std::string keeper_lock_path(const std::string &dir);
+/* A boot_id ("8b1f...-...") as 16 bytes and back; throws std::invalid_argument. */
+ima::Bytes boot_id_bytes(const std::string &boot_id);
+std::string boot_id_text(ima::ByteView bytes);
 
 } // namespace keeper

@@ -59,7 +59,7 @@ KTAP_TEST(kernel_list_memory_with_and_without_keeper)
 	SlabMemory with_keeper = settled_slab_memory();
 	report("with ima-keeper (run --max-records " + std::to_string(keeper_max_records) + ")",
 	       start, with_keeper, with_seconds);
-	ktap::note("store: ", read_file(kStore + "/binary_runtime_measurements").size(),
+	ktap::note("store: ", read_file(kStore + "/logs/000001/binary_runtime_measurements").size(),
 		   " bytes in ", kStore);
 
 	double without_seconds = measure_and_remove(records_per_run);

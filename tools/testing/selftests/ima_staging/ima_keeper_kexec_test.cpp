@@ -12,7 +12,8 @@
  *  boot 2: the keeper finds its pending group at the head of the new list
  *          and rolls it back, then saves; an N save killed after the kernel
  *          deleted the records but before the journal said so;
- *  boot 3: the keeper records that deletion; verify and evmctl agree.
+ *  boot 3: the keeper records that deletion; verify and evmctl agree, and
+ *          the store has one log, which names the three boots.
  *
  * Like ima_kexec_test, it runs once per boot from the initramfs that
  * lib/kexec builds from the root file system, which carries its state and
@@ -51,22 +52,9 @@ LogModel &model()
 	return model;
 }
 
-std::string expect_exit(const KeeperRun &run, int code, const std::string &what)
-{
-	if (run.exit_code == code)
-		return "";
-	return what + ": " + run.describe() + "; ";
-}
-
-/* The full log ("ima-keeper log") is the model, and replays to PCR 10. */
 std::string check_full_log()
 {
-	KeeperRun log = run_keeper(kStore, {"log"});
-	std::string problems = expect_exit(log, 0, "log");
-
-	problems += model().check(log.out);
-	KeeperRun verify = run_keeper(kStore, {"verify"});
-	return problems + expect_exit(verify, 0, "verify " + verify.out_text());
+	return full_log_problems(kStore, model());
 }
 
 /*
@@ -77,7 +65,7 @@ std::string check_after_soft_reboot()
 {
 	Bytes before = read_file(kState.path("model"));
 	KeeperRun log = run_keeper(kStore, {"log"});
-	std::string problems = expect_exit(log, 0, "log");
+	std::string problems = exit_problem(log, 0, "log");
 
 	if (log.out.size() < before.size() || !std::equal(before.begin(), before.end(), log.out.begin()))
 		problems += "the full log does not start with the one before the soft reboot; ";
@@ -87,6 +75,25 @@ std::string check_after_soft_reboot()
 	model().start_from(log.out);
 	ktap::note(parse_binary_list(log.out, 20).size(), " records in the full log, ",
 		   read_measurement_count(), " in the kernel after the soft reboot");
+	return problems;
+}
+
+/* Soft reboots continue the log: one log, which names the three boots. */
+std::string check_one_log_for_three_boots()
+{
+	KeeperRun boots = run_keeper(kStore, {"boots"});
+	std::string text = boots.out_text();
+	std::string problems = exit_problem(boots, 0, "boots");
+	std::size_t boot_lines = 0;
+
+	for (std::size_t at = text.find("\tboot "); at != std::string::npos;
+	     at = text.find("\tboot ", at + 1))
+		boot_lines++;
+	if (boot_lines != 3 || text.find("logs/000002") != std::string::npos ||
+	    text.find("not recorded yet") != std::string::npos ||
+	    text.find("the current boot's log") == std::string::npos)
+		problems += "ima-keeper boots does not show one log of three boots: " + text + "; ";
+	ktap::note(text.substr(0, text.empty() ? 0 : text.size() - 1));
 	return problems;
 }
 
@@ -118,9 +125,9 @@ void first_boot()
 
 	model().start();
 	model().measure(10);
-	std::string problems = expect_exit(run_keeper(kStore, {"save"}), 0, "save");
+	std::string problems = exit_problem(run_keeper(kStore, {"save"}), 0, "save");
 	model().measure(5);
-	problems += expect_exit(run_keeper(kStore, {"save"}, {.fault = "committed",
+	problems += exit_problem(run_keeper(kStore, {"save"}, {.fault = "committed",
 							     .without_cap_sys_admin = false}),
 				kKilledExit, "save killed after its commit");
 	if (read_binary_list("sha1", true).size() != 5)
@@ -138,7 +145,7 @@ void after_interrupted_prompt_save()
 	std::string problems = check_after_soft_reboot();
 	KeeperRun save = run_keeper(kStore, {"save"});
 
-	problems += expect_exit(save, 0, "save");
+	problems += exit_problem(save, 0, "save");
 	if (save.err.find("rolled it back") == std::string::npos)
 		problems += "the keeper did not roll back its pending group: " + save.err + "; ";
 	if (read_measurement_count() != 0)
@@ -169,13 +176,13 @@ int after_unrecorded_deletion()
 
 	problems += read_text_file(kState.path("problems"));
 	KeeperRun save = run_keeper(kStore, {"save"});
-	problems += expect_exit(save, 0, "save");
-	if (save.err.find("was deleted from the kernel: recorded that") == std::string::npos)
+	problems += exit_problem(save, 0, "save");
+	if (save.err.find("was deleted from the kernel (by PCR 10") == std::string::npos)
 		problems += "the keeper did not record the deletion: " + save.err + "; ";
 	kState.report(2, problems + check_full_log());
 
 	problems.clear();
-	Bytes list = read_file(kStore + "/binary_runtime_measurements");
+	Bytes list = read_file(kStore + "/logs/000001/binary_runtime_measurements");
 	append(list, read_binary_list_bytes("sha1"));
 	for (const std::string &bank : replayable_banks()) {
 		EvmctlResult evmctl = evmctl_validate(list, bank, read_tpm_pcrs(bank));
@@ -184,8 +191,9 @@ int after_unrecorded_deletion()
 			problems += evmctl.command + ": " + evmctl.output + "; ";
 	}
 	KeeperRun verify = run_keeper(kStore, {"verify"});
-	problems += expect_exit(verify, 0, "verify");
+	problems += exit_problem(verify, 0, "verify");
 	ktap::note(verify.out_text().substr(0, verify.out_text().size() - 1));
+	problems += check_one_log_for_three_boots();
 	kState.report(3, problems);
 	return kState.number("failed") ? 1 : 0;
 }

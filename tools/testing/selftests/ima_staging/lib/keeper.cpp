@@ -129,6 +129,33 @@ void LogModel::measure(int count)
 		measured_.push_back(create_measurement());
 }
 
+std::string LogModel::measure_violations(int count, std::string path)
+{
+	std::size_t before = read_binary_list("sha1").size();
+	std::size_t violations = 0;
+
+	if (path.empty())
+		path = create_measurement();
+	for (int i = 0; i < count; i++) {
+		UniqueFd reader = open_or_throw(path, O_RDONLY);
+		UniqueFd writer = open_or_throw(path, O_WRONLY);
+	}
+	std::vector<Record> now = read_binary_list("sha1");
+	if (now.size() < before)
+		throw std::runtime_error("records were deleted while violations were measured");
+	for (std::size_t i = before; i < now.size(); i++) {
+		if (!now[i].ima_ng || now[i].ima_ng->file_name != path)
+			throw std::runtime_error("a record of another file came with the violations of " +
+						 path);
+		violations += now[i].is_violation();
+		measured_.push_back(path);
+	}
+	if (violations != static_cast<std::size_t>(count))
+		throw std::runtime_error("expected " + std::to_string(count) + " violations of " + path +
+					 ", the kernel added " + std::to_string(violations));
+	return path;
+}
+
 std::string LogModel::check(const Bytes &full_log)
 {
 	std::string problems;
@@ -156,6 +183,23 @@ std::string LogModel::check(const Bytes &full_log)
 std::vector<Record> LogModel::records() const
 {
 	return parse_binary_list(log_, kSha1DigestSize);
+}
+
+std::string exit_problem(const KeeperRun &run, int code, const std::string &what)
+{
+	if (run.exit_code == code)
+		return "";
+	return what + ": " + run.describe() + "; ";
+}
+
+std::string full_log_problems(const std::string &store, LogModel &model)
+{
+	KeeperRun log = run_keeper(store, {"log"});
+	std::string problems = exit_problem(log, 0, "log");
+
+	problems += model.check(log.out);
+	KeeperRun verify = run_keeper(store, {"verify"});
+	return problems + exit_problem(verify, 0, "verify " + verify.out_text());
 }
 
 } // namespace ima

@@ -78,6 +78,15 @@ public:
 
 	/* create_measurement() @count times; the records are expected next. */
 	void measure(int count);
+	/*
+	 * @count violations of the file @path (a new one if empty, measured
+	 * first): records identical byte for byte, as IMA never deduplicates
+	 * violations. Each is a ToMToU: the file opened for writing while
+	 * open for reading. The records the kernel added meanwhile (the
+	 * violations, and the file's measurement if new) are expected next;
+	 * throws if they are anything else. Returns the file.
+	 */
+	std::string measure_violations(int count, std::string path = "");
 
 	/*
 	 * Compares @full_log with the model: it must start with what the
@@ -88,6 +97,8 @@ public:
 	std::string check(const Bytes &full_log);
 
 	const Bytes &log() const { return log_; }
+	/* The files measured since the last check, in order. */
+	const std::vector<std::string> &measured() const { return measured_; }
 	std::vector<Record> records() const;
 
 private:
@@ -95,5 +106,17 @@ private:
 	Bytes log_;
 	std::vector<std::string> measured_;
 };
+
+/*
+ * For programs that report across boots: "" if @run exited with @code,
+ * else "@what: " and what it did.
+ */
+std::string exit_problem(const KeeperRun &run, int code, const std::string &what);
+
+/*
+ * The problems of the full log of @store, or "": "ima-keeper log" checked
+ * against @model (LogModel::check), and "ima-keeper verify" matching.
+ */
+std::string full_log_problems(const std::string &store, LogModel &model);
 
 } // namespace ima
