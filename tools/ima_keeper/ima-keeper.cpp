@@ -183,11 +183,17 @@ STORE
        A store that does not check out is never truncated silently: the
        keeper refuses it and names the group and the offset. Commands that
        read records check each group they read (log, verify, mount);
-       count reads only the journal. A save interrupted between its commit
-       and the journal entry that says what became of it is settled by
-       PCR 10: the log with the group, or without it, followed by the
-       kernel's list replays to it (without a TPM: whether the kernel's
-       list begins with the group's bytes).
+       count reads only the journal, unless PCR 10 must settle a save's
+       outcome or this boot's log first (see below), which replays the log
+       once.
+
+       A save interrupted between its commit and the journal entry that
+       says what became of it is settled by PCR 10: the log with the
+       group, or without it, followed by the kernel's list replays to it.
+       Without a TPM, or if PCR 10 matches neither (records were lost), it
+       is whether the kernel's list begins with the group's bytes, which
+       identical records can fool. A question PCR 10 cannot settle yet
+       (the list changes too fast) is asked again at the next look.
 
 EXIT STATUS
        0      success; for run and mount, stopped by SIGTERM or SIGINT.

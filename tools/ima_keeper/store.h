@@ -16,7 +16,8 @@
  *
  *	 0  "IMAK"
  *	 4  u32 kind: 4 group begun (its bytes are about to be written),
- *	              1 group saved (committed), 2 group deleted from the kernel,
+ *	              1 group saved (committed), 2 group deleted from the kernel
+ *	              (or gone with the boot that held it: a cold boot began),
  *	              3 group rolled back (its bytes are no longer in the store),
  *	              5 boot: the log goes on in the boot of bytes 48 to 63
  *	 8  u64 group number (0, 1, ...: every saved group gets the next one;
