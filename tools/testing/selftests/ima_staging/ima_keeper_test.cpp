@@ -16,6 +16,7 @@
  * deleted from the list before the program starts.
  */
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <fcntl.h>
@@ -638,6 +639,44 @@ KTAP_TEST(identical_records_survive_a_crash_at_any_point)
 }
 
 /*
+ * The same while files are measured all along: the kernel's list grows
+ * while the keeper reads it and PCR 10, and only the prefixes the PCR can
+ * hold decide.
+ */
+KTAP_TEST(identical_records_are_settled_while_files_are_measured)
+{
+	set_up();
+	std::string file = model().measure_violations(1);
+	ASSERT_EQ(save("prompt").exit_code, 0);
+	for (const std::string &flavor : flavors()) {
+		ktap::ScopedContext context("--flavor " + flavor);
+
+		model().measure_violations(2, file);
+		KeeperRun crashed = save(flavor, {.fault = "deleted", .without_cap_sys_admin = false});
+		EXPECT_EQ(crashed.exit_code, kKilledExit);
+		model().measure_violations(2, file);
+
+		std::atomic<bool> stop = false;
+		std::thread measurer([&stop] {
+			while (!stop) {
+				model().measure(1);
+				std::this_thread::sleep_for(5ms);
+			}
+		});
+		KeeperRun next = save(flavor);
+		stop = true;
+		measurer.join();
+		EXPECT_EQ(next.exit_code, 0);
+		EXPECT_TRUE(contains(next.err, "was deleted from the kernel (by PCR 10"));
+		if (next.exit_code)
+			ktap::note(next.describe());
+
+		EXPECT_EQ(save(flavor).exit_code, 0);
+		expect_full_log_is_the_model();
+	}
+}
+
+/*
  * ESTALE (a reboot or kexec began) leaves the group saved: a reboot ends
  * the kernel's copy, a kexec carries it on. As after a kexec, the kernel
  * still has the records here: the next save finds them staged (prompt) and
@@ -672,7 +711,8 @@ KTAP_TEST(estale_keeps_the_group_until_the_next_save_settles_it)
 /*
  * A store of an older keeper, with one log at its top, is converted into
  * logs/000001 by the first keeper that starts; readers refuse it until
- * then, and change nothing.
+ * then, and change nothing. A log whose creation a crash interrupted is
+ * removed.
  */
 KTAP_TEST(a_single_log_store_is_converted_by_the_keeper)
 {
@@ -698,6 +738,19 @@ KTAP_TEST(a_single_log_store_is_converted_by_the_keeper)
 	expect_full_log_is_the_model();
 	EXPECT_TRUE(read_file(kStoreData) == model().log());
 	EXPECT_FALSE(path_exists(kStore + "/journal"));
+
+	/* What a crash left of a log being created is removed; readers ignore it. */
+	const std::string draft = kStore + "/logs/.new-000002";
+	if (::mkdir(draft.c_str(), 0700))
+		throw_errno("mkdir " + draft);
+	write_file(draft + "/journal", Bytes(kJournalEntry / 2, 0xcd));
+	expect_full_log_is_the_model();
+	model().measure(1);
+	run = save("prompt");
+	EXPECT_EQ(run.exit_code, 0);
+	EXPECT_TRUE(contains(run.err, "removed the log .new-000002 whose creation was interrupted"));
+	EXPECT_FALSE(path_exists(draft));
+	expect_full_log_is_the_model();
 }
 
 /*
