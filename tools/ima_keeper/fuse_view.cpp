@@ -108,8 +108,11 @@ std::string piece_text(ViewFile file, const Snapshot &snapshot, std::size_t inde
 	return std::string(bytes.begin(), bytes.end());
 }
 
+/* A group's size in the ascii format: the journal's, else formatted once per mount. */
 std::uint64_t ascii_size(const FullLog &log, const Group &group)
 {
+	if (group.ascii_size)
+		return group.ascii_size;
 	auto key = std::make_pair(group.number, group.sha256);
 	auto known = view().ascii_sizes.find(key);
 

@@ -12,6 +12,7 @@
 
 #include "fault.h"
 #include "ima/hash.h"
+#include "ima/records.h"
 
 using ima::Bytes;
 using ima::ByteView;
@@ -64,7 +65,7 @@ Bytes encode_entry(std::uint32_t kind, const Group &group)
 	append_le64(entry, group.length);
 	append_le64(entry, group.records);
 	ima::append_le32(entry, static_cast<std::uint32_t>(group.flavor));
-	ima::append_le32(entry, 0);
+	ima::append_le32(entry, group.ascii_size);
 	ima::append(entry, group.sha256);
 	ima::append(entry, entry_checksum(entry));
 	return entry;
@@ -163,7 +164,23 @@ constexpr const char *kNothingDeleted = "nothing was deleted from the kernel";
 bool same_group(const Group &a, const Group &b)
 {
 	return a.number == b.number && a.offset == b.offset && a.length == b.length &&
-	       a.records == b.records && a.flavor == b.flavor && a.sha256 == b.sha256;
+	       a.records == b.records && a.flavor == b.flavor && a.sha256 == b.sha256 &&
+	       a.ascii_size == b.ascii_size;
+}
+
+/* The size of @sha1_list in the ascii format, or 0: a field IMA does not know, 4 GiB or more. */
+std::uint32_t ascii_size_or_zero(ByteView sha1_list)
+{
+	std::uint64_t size = 0;
+
+	try {
+		for (const ima::Record &record :
+		     ima::parse_binary_list(sha1_list, ima::digest_size(ima::HashAlgo::sha1)))
+			size += ima::format_ascii_record(record).size();
+	} catch (const ima::ParseError &) {
+		return 0;
+	}
+	return size > UINT32_MAX ? 0 : static_cast<std::uint32_t>(size);
 }
 
 bool all_zero(ByteView bytes)
@@ -243,6 +260,7 @@ void Store::load_journal()
 		group.length = load_le64(entry, 24);
 		group.records = load_le64(entry, 32);
 		group.flavor = static_cast<Flavor>(ima::load_le32(entry, 40));
+		group.ascii_size = ima::load_le32(entry, 44);
 		group.sha256.assign(entry.begin() + 48, entry.begin() + 80);
 
 		if (kind == kEntryBoot) {
@@ -304,7 +322,8 @@ void Store::load_boot_entry(const Group &entry, std::uint64_t at)
 	ByteView id = ByteView(entry.sha256).first(kBootIdSize);
 
 	if (begun_ || entry.number != next_number_ || entry.offset != data_end() ||
-	    entry.length || entry.records || !all_zero(ByteView(entry.sha256).subspan(kBootIdSize)))
+	    entry.length || entry.records || entry.ascii_size ||
+	    !all_zero(ByteView(entry.sha256).subspan(kBootIdSize)))
 		corrupted("journal entry " + std::to_string(at / kJournalEntrySize) + " (" +
 			  where(path, at) + ") names a boot where none can be");
 	boots_.push_back(boot_id_text(id));
@@ -455,6 +474,7 @@ const Group &Store::append_group(ByteView bytes, std::uint64_t records, Flavor f
 	group.records = records;
 	group.flavor = flavor;
 	group.sha256 = ima::hash(ima::HashAlgo::sha256, bytes);
+	group.ascii_size = ascii_size_or_zero(bytes);
 
 	/* Announced first: data past the committed groups is then explained. */
 	append_entry(kEntryGroupBegun, group, kNothingDeleted);

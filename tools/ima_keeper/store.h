@@ -27,7 +27,9 @@
  *	24  u64 length of the group in bytes (0 for a boot)
  *	32  u64 records in the group (0 for a boot)
  *	40  u32 flavor the group was saved with: 0 prompt (A/D), 1 N
- *	44  u32 zero
+ *	44  u32 size of the group in the ascii format (ascii_runtime_measurements),
+ *	        0 if not known (a template field this keeper does not know, 4
+ *	        GiB or more, a keeper older than this field, or a boot)
  *	48  sha256 of the group's bytes; for a boot, its boot_id (16 bytes,
  *	    /proc/sys/kernel/random/boot_id) and 16 zero bytes
  *	80  the first 16 bytes of the sha256 of bytes 0 to 79
@@ -78,6 +80,8 @@ struct Group {
 	std::uint64_t records = 0;
 	Flavor flavor = Flavor::prompt;
 	ima::Bytes sha256;
+	/* Bytes in the ascii format; 0 if not known (see the journal). */
+	std::uint32_t ascii_size = 0;
 	/* pending: saved, the kernel was not (known to be) told to delete it. */
 	State state = State::pending;
 };
