@@ -198,8 +198,8 @@ void view_figures(std::uint64_t total, const Bytes &last_record)
 
 	start = std::chrono::steady_clock::now();
 	Bytes ascii_tail = read_tail(ascii, 64);
-	ktap::note("figure: view: first size and tail of ascii_runtime_measurements (every group "
-		   "formatted once per mount): ", static_cast<long>(ms_since(start) + 0.5), " ms");
+	ktap::note("figure: view: first size and tail of ascii_runtime_measurements (group sizes "
+		   "from the journal): ", static_cast<long>(ms_since(start) + 0.5), " ms");
 	start = std::chrono::steady_clock::now();
 	EXPECT_TRUE(read_tail(ascii, 64) == ascii_tail);
 	ktap::note("figure: view: again: ", static_cast<long>(ms_since(start) + 0.5), " ms");
