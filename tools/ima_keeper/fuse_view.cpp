@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <string_view>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <vector>
 
@@ -319,6 +320,23 @@ fuse_operations view_operations()
 	return ops;
 }
 
+/*
+ * A view that died (SIGKILL, a crash) leaves its mount behind, and every
+ * access to it fails with ENOTCONN, a new mount on it too: detach it, so
+ * that the view's service can start again.
+ */
+void detach_dead_mount(const std::string &mountpoint)
+{
+	struct stat st;
+
+	if (::stat(mountpoint.c_str(), &st) == 0 || errno != ENOTCONN)
+		return;
+	if (::umount2(mountpoint.c_str(), MNT_DETACH))
+		ima::throw_errno("detach the dead mount on " + mountpoint);
+	std::fprintf(stderr, "ima-keeper: detached the mount a view that died left on %s\n",
+		     mountpoint.c_str());
+}
+
 /* A FUSE file system instance, destroyed with the object. */
 using FuseInstance = std::unique_ptr<struct fuse, decltype(&fuse_destroy)>;
 
@@ -354,6 +372,8 @@ private:
 int serve_fuse_view(const std::string &store_dir, const std::string &mountpoint)
 {
 	View state{store_dir, {}, 1, {}};
+
+	detach_dead_mount(mountpoint);
 	fuse_operations ops = view_operations();
 	/* Read-only, readable by root's group too (mode 0440). */
 	std::vector<std::string> args = {

@@ -120,8 +120,9 @@ COMMANDS
               binary_runtime_measurements, ascii_runtime_measurements and
               runtime_measurements_count, until unmounted (umount
               MOUNTPOINT) or SIGTERM (SIGHUP is ignored). Runs in the
-              foreground. The unit ima-keeper-view.service serves it under
-              /run/ima-keeper/view.
+              foreground. A mount that a view which died left on
+              MOUNTPOINT is detached first. The unit ima-keeper-view.service
+              serves it under /run/ima-keeper/view.
 
        adopt  Start the current boot's empty log with FILE: records moved
               out of the kernel before the keeper took over, as a binary sha1

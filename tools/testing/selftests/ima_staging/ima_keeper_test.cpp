@@ -1197,6 +1197,37 @@ KTAP_TEST(the_view_serves_a_held_fd_and_sendfile)
 	expect_full_log_is_the_model();
 }
 
+/*
+ * A view killed outright leaves its mount behind, on which every access
+ * fails with ENOTCONN, a new mount too: the next view detaches it, so
+ * that its service starts again.
+ */
+KTAP_TEST(a_view_that_died_is_replaced_by_the_next_one)
+{
+	set_up();
+	if (!path_exists("/dev/fuse"))
+		ktap::skip("no /dev/fuse (CONFIG_FUSE_FS)");
+	::mkdir(kViewDir.c_str(), 0700);
+	const std::string binary = kViewDir + "/binary_runtime_measurements";
+	{
+		BackgroundKeeper view(kStore, {"mount", kViewDir});
+
+		ASSERT_TRUE(eventually([&] { return path_exists(binary); }, 30s));
+		view.signal(SIGKILL);
+		EXPECT_EQ(view.stop(), kKilledExit);
+	}
+	struct stat st;
+	EXPECT_NE(::stat(kViewDir.c_str(), &st), 0);
+	EXPECT_EQ(errno, ENOTCONN);
+
+	model().measure(2);
+	BackgroundKeeper view(kStore, {"mount", kViewDir});
+	ASSERT_TRUE(eventually([&] { return path_exists(binary); }, 30s));
+	EXPECT_TRUE(view.wait_for_err("detached the mount a view that died left on " + kViewDir, 30s));
+	EXPECT_EQ(model().check(read_file(binary)), "");
+	EXPECT_EQ(view.stop(), 0);
+}
+
 KTAP_TEST(a_kernel_without_staging_is_a_clear_error)
 {
 	if (!ima_securityfs_available())
