@@ -16,11 +16,11 @@
  * deleted from the list before the program starts.
  */
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <fcntl.h>
 #include <functional>
+#include <poll.h>
 #include <sys/mount.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
@@ -639,6 +639,33 @@ KTAP_TEST(identical_records_survive_a_crash_at_any_point)
 }
 
 /*
+ * Measures files "<prefix><n>" from another process, one every few ms,
+ * until @stop is closed, and writes their names to @names. Not a thread:
+ * a fork of this program (the keeper's) would hold a file the thread is
+ * writing open for writing while it is read, and IMA would record an
+ * open_writers violation.
+ */
+ChildProcess measure_in_background(const std::string &prefix, Pipe &stop, Pipe &names)
+{
+	return ChildProcess::fork_and_run([&prefix, &stop, &names] {
+		stop.write_end.reset();
+		names.read_end.reset();
+		for (int i = 0;; i++) {
+			pollfd stopped = {stop.read_end.get(), POLLIN, 0};
+
+			if (::poll(&stopped, 1, 0) > 0)
+				return 0;
+			std::string path = prefix + std::to_string(i);
+			write_file(path, as_bytes(path + "\n"));
+			UniqueFd reader = open_or_throw(path, O_RDONLY);
+			read_all(reader.get());
+			write_all(names.write_end.get(), as_bytes(path + "\n"));
+			std::this_thread::sleep_for(5ms);
+		}
+	});
+}
+
+/*
  * The same while files are measured all along: the kernel's list grows
  * while the keeper reads it and PCR 10, and only the prefixes the PCR can
  * hold decide.
@@ -656,16 +683,23 @@ KTAP_TEST(identical_records_are_settled_while_files_are_measured)
 		EXPECT_EQ(crashed.exit_code, kKilledExit);
 		model().measure_violations(2, file);
 
-		std::atomic<bool> stop = false;
-		std::thread measurer([&stop] {
-			while (!stop) {
-				model().measure(1);
-				std::this_thread::sleep_for(5ms);
-			}
-		});
+		Pipe stop;
+		Pipe names;
+		ChildProcess measurer = measure_in_background(
+			std::string(kMeasureDir) + "/settled-" + flavor + "-", stop, names);
+		stop.read_end.reset();
+		names.write_end.reset();
 		KeeperRun next = save(flavor);
-		stop = true;
-		measurer.join();
+		stop.write_end.reset();
+		EXPECT_EQ(measurer.wait(), 0);
+		Bytes names_read = read_all(names.read_end.get());
+		std::string measured(names_read.begin(), names_read.end());
+		std::size_t files = 0;
+		for (std::size_t at = 0, end; (end = measured.find('\n', at)) != std::string::npos;
+		     at = end + 1, files++)
+			model().expect(measured.substr(at, end - at));
+		ktap::note(files, " files measured while the keeper settled the group");
+		EXPECT_GT(files, 0u);
 		EXPECT_EQ(next.exit_code, 0);
 		EXPECT_TRUE(contains(next.err, "was deleted from the kernel (by PCR 10"));
 		if (next.exit_code)

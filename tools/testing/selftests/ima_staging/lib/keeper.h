@@ -78,6 +78,8 @@ public:
 
 	/* create_measurement() @count times; the records are expected next. */
 	void measure(int count);
+	/* Another process measured @path: its record is expected next. */
+	void expect(const std::string &path) { measured_.push_back(path); }
 	/*
 	 * @count violations of the file @path (a new one if empty, measured
 	 * first): records identical byte for byte, as IMA never deduplicates
