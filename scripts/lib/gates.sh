@@ -149,7 +149,7 @@ gate_service() {
 	local name=$1 log out root="$GATES/service-root"
 	local -a units=(usr/lib/systemd/system/ima-keeper.service usr/lib/systemd/system/ima-keeper-view.service)
 	log=$(new_log gate-service)
-	rm -rf "$root"
+	rm -rf "$root" "$root-local"
 	if ! make -C "$SRC/tools/ima_keeper" OUTPUT="$GATES/ima_keeper-install" CXX="ccache g++" \
 		install DESTDIR="$root" >"$log" 2>&1; then
 		gate_fail "$name" "make install failed" "log: $log"
@@ -165,7 +165,15 @@ gate_service() {
 		gate_fail "$name" "systemd-analyze verify refuses the units:" "$(tail -n 20 "$log")" "log: $log"
 		return
 	fi
-	gate_pass "$name" "make install, systemd-analyze verify of ${#units[@]} units, ima-keeper.8, log: $log"
+	# The units run the program where make install put it.
+	if ! make -C "$SRC/tools/ima_keeper" OUTPUT="$GATES/ima_keeper-install" CXX="ccache g++" \
+		install DESTDIR="$root-local" prefix=/usr/local >>"$log" 2>&1 ||
+		[[ $(grep -l '^ExecStart=/usr/local/sbin/ima-keeper ' \
+			"$root-local/usr/local/lib/systemd/system/"*.service | wc -l) != "${#units[@]}" ]]; then
+		gate_fail "$name" "with prefix=/usr/local the units do not run /usr/local/sbin/ima-keeper" "log: $log"
+		return
+	fi
+	gate_pass "$name" "make install, systemd-analyze verify of ${#units[@]} units, ima-keeper.8, the units follow sbindir, log: $log"
 }
 
 # reStructuredText through docutils (scripts/tools/rstcheck); kernel-doc comments of the changed
