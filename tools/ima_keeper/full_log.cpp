@@ -21,11 +21,6 @@ namespace {
 constexpr int kSnapshotAttempts = 20;
 constexpr useconds_t kSnapshotRetryDelay = 50000;
 
-std::vector<Record> parse_sha1_list(ByteView list)
-{
-	return ima::parse_binary_list(list, ima::digest_size(ima::HashAlgo::sha1));
-}
-
 std::optional<StoreLock> lock_for_reading(const std::string &store_dir)
 {
 	if (!ima::path_exists(store_dir))
@@ -126,12 +121,7 @@ void FullLog::write_binary_from(std::uint64_t from, const Sink &out) const
 void FullLog::write_ascii_from(std::uint64_t from, const Sink &out) const
 {
 	visit_from(from, [&out](ByteView list, std::uint64_t skip) {
-		std::vector<Record> records = parse_sha1_list(list);
-		std::string text;
-
-		for (std::size_t i = skip; i < records.size(); i++)
-			text += ima::format_ascii_record(records[i]);
-		out(ima::as_bytes(text));
+		out(ima::as_bytes(ima::format_ascii_records(parse_sha1_list(list), skip)));
 	});
 }
 

@@ -88,12 +88,7 @@ const ViewEntry *find_file(const char *path)
 
 std::string ascii_text(ima::ByteView sha1_list)
 {
-	std::string text;
-
-	for (const ima::Record &record :
-	     ima::parse_binary_list(sha1_list, ima::digest_size(ima::HashAlgo::sha1)))
-		text += ima::format_ascii_record(record);
-	return text;
+	return ima::format_ascii_records(parse_sha1_list(sha1_list));
 }
 
 /* Piece @index of @snapshot in the format of @file. */

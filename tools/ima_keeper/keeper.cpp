@@ -29,12 +29,6 @@ void say(const std::string &message)
 	std::fprintf(stderr, "ima-keeper: %s\n", message.c_str());
 }
 
-bool starts_with(const Bytes &bytes, const Bytes &prefix)
-{
-	return bytes.size() >= prefix.size() &&
-	       std::equal(prefix.begin(), prefix.end(), bytes.begin());
-}
-
 std::string describe_group(const Group &group)
 {
 	return "group " + std::to_string(group.number) + " (" + std::to_string(group.records) +
@@ -170,29 +164,28 @@ std::uint64_t Keeper::adopt(const Bytes &sha1_list)
 
 	/* An adoption interrupted after some groups goes on where it stopped. */
 	if (done && (done > records || bounds[done] != store_->data_end() ||
-		     store_->read_all_data() != Bytes(sha1_list.begin(),
-						      sha1_list.begin() +
-							      static_cast<std::ptrdiff_t>(bounds[done]))))
+		     !ima::starts_with(sha1_list, store_->read_all_data())))
 		throw KeeperError("the log " + log_->path + " has records already, and they do not "
 				  "begin the list: only an empty log adopts records");
 	if (records == 0 || done == records)
 		return 0;
-	if (starts_with(read_kernel_lists(), sha1_list))
+	if (ima::starts_with(read_kernel_lists(), sha1_list))
 		throw KeeperError("the kernel still holds these records: save them instead");
 	/*
 	 * Groups of the usual size: reading a record reads one group at most.
 	 * Every group is checked before any is stored.
 	 */
-	std::vector<ima::ByteView> parts;
+	std::vector<std::pair<ima::ByteView, std::uint64_t>> parts;
 	for (std::size_t first = done; first < records; first += kAdoptedGroupRecords) {
 		std::size_t end = std::min<std::size_t>(records, first + kAdoptedGroupRecords);
+		ima::ByteView part =
+			ima::ByteView(sha1_list).subspan(bounds[first], bounds[end] - bounds[first]);
 
-		parts.push_back(ima::ByteView(sha1_list).subspan(bounds[first],
-								 bounds[end] - bounds[first]));
-		ima::parse_binary_list(parts.back(), ima::digest_size(ima::HashAlgo::sha1));
+		parse_sha1_list(part);
+		parts.emplace_back(part, end - first);
 	}
-	for (ima::ByteView part : parts) {
-		store_->append_group(part, count_records(part), Flavor::prompt);
+	for (const auto &[part, part_records] : parts) {
+		store_->append_group(part, part_records, Flavor::prompt);
 		store_->mark_deleted();
 	}
 	say("adopted " + std::to_string(records - done) + " records as " +
@@ -203,10 +196,10 @@ std::uint64_t Keeper::adopt(const Bytes &sha1_list)
 /*
  * What an interrupted transaction can leave, and what to do:
  *  - a pending group whose records are staged: D was not written; write it;
- *  - a pending group the kernel's list (staged, then current) starts with:
- *    the deletion did not happen (a crash before N, or ESTALE and a kexec);
- *    roll it back, the records are saved again from the kernel;
- *  - a pending group the kernel no longer has: it was deleted; record that;
+ *  - another pending group: @decision (PCR 10, logs.h) tells whether the
+ *    kernel deleted it. If not (a crash before N, or ESTALE and a kexec),
+ *    roll it back: the records are saved again from the kernel; if so,
+ *    record that;
  *  - records staged and not saved (a crash after A): save them, D.
  */
 std::uint64_t Keeper::reconcile(Writers &writers, const std::optional<PendingDecision> &decision)
@@ -215,12 +208,11 @@ std::uint64_t Keeper::reconcile(Writers &writers, const std::optional<PendingDec
 	Bytes current = read_kernel_list(false);
 
 	if (std::optional<Group> pending = store_->pending_group()) {
-		Bytes saved = store_->read_group(*pending);
 		Bytes kernel = staged;
 
 		ima::append(kernel, current);
 		/* Only this keeper stages, and it stages nothing while a group is pending. */
-		if (!staged.empty() && staged == saved) {
+		if (!staged.empty() && staged == decision->group_bytes()) {
 			if (int error = send(writers.staged.get(), "D\n"))
 				request_failed("D\n", error);
 			store_->mark_deleted();

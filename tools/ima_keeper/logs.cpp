@@ -81,11 +81,35 @@ bool has_single_log_layout(const std::string &root)
 	return false;
 }
 
+/* Replays of a log in one bank, from one read of its groups. */
+struct LogReplays {
+	/* Of the groups before the pending one, if a group is pending. */
+	std::optional<ima::PcrReplay> before_pending;
+	ima::PcrReplay all;
+	/* The pending group's bytes. */
+	Bytes pending_bytes;
+};
+
+LogReplays replay_log(const Store &log, ima::HashAlgo bank)
+{
+	LogReplays replays{std::nullopt, ima::PcrReplay(bank), {}};
+	Bytes bytes;
+
+	for (const Group &group : log.groups()) {
+		log.read_group(group, bytes);
+		if (group.state == Group::State::pending) {
+			replays.before_pending = replays.all;
+			replays.pending_bytes = bytes;
+		}
+		extend_with_list(replays.all, bytes, bank);
+	}
+	return replays;
+}
+
 /* The first record of the kernel's lists, as a cold boot begins them. */
 bool kernel_lists_begin_with_boot_aggregate()
 {
-	std::vector<ima::Record> records =
-		ima::parse_binary_list(read_kernel_lists(), ima::digest_size(ima::HashAlgo::sha1));
+	std::vector<ima::Record> records = parse_sha1_list(read_kernel_lists());
 
 	if (records.empty())
 		return false;
@@ -114,16 +138,11 @@ bool boot_continues(const Store &log, std::string &note)
 
 	if (!bank)
 		return !kernel_lists_begin_with_boot_aggregate();
+	LogReplays replays = replay_log(log, *bank);
 	std::vector<ima::PcrReplay> candidates(1, ima::PcrReplay(*bank));
-	ima::PcrReplay replay(*bank);
-	ima::Bytes bytes;
-	for (const Group &group : log.groups()) {
-		if (group.state == Group::State::pending)
-			candidates.push_back(replay);
-		log.read_group(group, bytes);
-		extend_with_list(replay, bytes, *bank);
-	}
-	candidates.push_back(replay);
+	if (replays.before_pending)
+		candidates.push_back(*replays.before_pending);
+	candidates.push_back(replays.all);
 	std::optional<std::size_t> matching = candidate_matching_pcr(candidates, *bank);
 	if (!matching)
 		note = "PCR 10 (" + std::string(ima::hash_name(*bank)) + ") matches neither the " +
@@ -250,27 +269,18 @@ PendingDecision::PendingDecision(const Store &log) : bank_(decision_bank())
 
 	if (!pending)
 		throw std::logic_error("no pending group in " + log.dir());
-	log.read_group(*pending, pending_bytes_);
-	if (!bank_)
+	if (!bank_) {
+		log.read_group(*pending, pending_bytes_);
 		return;
-	ima::PcrReplay without(*bank_);
-	Bytes bytes;
-	for (const Group &group : log.groups()) {
-		if (group.number == pending->number)
-			continue;
-		log.read_group(group, bytes);
-		extend_with_list(without, bytes, *bank_);
 	}
-	ima::PcrReplay with = without;
-	extend_with_list(with, pending_bytes_, *bank_);
-	candidates_ = {without, with};
+	LogReplays replays = replay_log(log, *bank_);
+	pending_bytes_ = std::move(replays.pending_bytes);
+	candidates_ = {*replays.before_pending, replays.all};
 }
 
 PendingFate PendingDecision::decide(const Bytes &kernel) const
 {
-	bool begins_with_group = kernel.size() >= pending_bytes_.size() &&
-				 std::equal(pending_bytes_.begin(), pending_bytes_.end(),
-					    kernel.begin());
+	bool begins_with_group = ima::starts_with(kernel, pending_bytes_);
 
 	if (bank_) {
 		std::string bank(ima::hash_name(*bank_));

@@ -93,6 +93,8 @@ public:
 
 	/* @kernel: the kernel's lists (read_kernel_lists()). Throws PcrUndecided. */
 	PendingFate decide(const ima::Bytes &kernel) const;
+	/* The pending group's bytes, read (and checked) once. */
+	const ima::Bytes &group_bytes() const { return pending_bytes_; }
 
 private:
 	ima::Bytes pending_bytes_;

@@ -174,9 +174,8 @@ std::uint32_t ascii_size_or_zero(ByteView sha1_list)
 	std::uint64_t size = 0;
 
 	try {
-		for (const ima::Record &record :
-		     ima::parse_binary_list(sha1_list, ima::digest_size(ima::HashAlgo::sha1)))
-			size += ima::format_ascii_record(record).size();
+		size = ima::format_ascii_records(ima::parse_binary_list(
+			sha1_list, ima::digest_size(ima::HashAlgo::sha1))).size();
 	} catch (const ima::ParseError &) {
 		return 0;
 	}
@@ -338,13 +337,14 @@ std::string Store::describe_group(const Group &group) const
 void Store::check_data()
 {
 	data_size_ = data_fd_ ? file_size(data_fd_.get(), data_path()) : 0;
+	Bytes bytes;
 	for (const Group &group : groups_) {
 		if (group.offset + group.length > data_size_)
 			corrupted(describe_group(group) + ": the file ends at byte " +
 				  std::to_string(data_size_));
 		/* Read mode checks a group when it reads it (read_group()). */
 		if (mode_ == Mode::write)
-			read_group(group);
+			read_group(group, bytes);
 	}
 	if (data_size_ <= data_end())
 		return;

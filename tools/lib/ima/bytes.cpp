@@ -66,6 +66,12 @@ bool is_all_zero(ByteView bytes)
 			   [](std::uint8_t byte) { return byte == 0; });
 }
 
+bool starts_with(ByteView bytes, ByteView prefix)
+{
+	return bytes.size() >= prefix.size() &&
+	       std::equal(prefix.begin(), prefix.end(), bytes.begin());
+}
+
 void append(Bytes &out, ByteView bytes)
 {
 	out.insert(out.end(), bytes.begin(), bytes.end());

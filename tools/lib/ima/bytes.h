@@ -28,6 +28,9 @@ Bytes from_hex(std::string_view hex);
 
 bool is_all_zero(ByteView bytes);
 
+/* Whether @bytes begins with @prefix. */
+bool starts_with(ByteView bytes, ByteView prefix);
+
 void append(Bytes &out, ByteView bytes);
 void append_le32(Bytes &out, std::uint32_t value);
 

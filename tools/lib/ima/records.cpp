@@ -442,6 +442,15 @@ std::string format_ascii_record(const Record &record)
 	return line + "\n";
 }
 
+std::string format_ascii_records(const std::vector<Record> &records, std::size_t from)
+{
+	std::string text;
+
+	for (std::size_t i = from; i < records.size(); i++)
+		text += format_ascii_record(records[i]);
+	return text;
+}
+
 std::ostream &operator<<(std::ostream &out, const Record &record)
 {
 	try {

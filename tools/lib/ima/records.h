@@ -112,6 +112,9 @@ Bytes serialize_binary_list(const std::vector<Record> &records);
  */
 std::string format_ascii_record(const Record &record);
 
+/* Records @from.. of @records as the ascii list shows them (format_ascii_record()). */
+std::string format_ascii_records(const std::vector<Record> &records, std::size_t from = 0);
+
 /*
  * Whether the template digest is the @algo hash of the template data as IMA
  * computes it. A violation is accepted when its template digest is zero.

@@ -67,7 +67,7 @@ std::string check_after_soft_reboot()
 	KeeperRun log = run_keeper(kStore, {"log"});
 	std::string problems = exit_problem(log, 0, "log");
 
-	if (log.out.size() < before.size() || !std::equal(before.begin(), before.end(), log.out.begin()))
+	if (!starts_with(log.out, before))
 		problems += "the full log does not start with the one before the soft reboot; ";
 	else if (file_names(parse_binary_list(ByteView(log.out).subspan(before.size()), 20)) !=
 		 std::vector<std::string>{"boot_aggregate"})

@@ -246,8 +246,7 @@ int third_boot()
 	/* The second boot's log: what it had, then measured files, each once, in order. */
 	KeeperRun log = run_keeper(kStore, {"log", "--boot", boot2});
 	problems += exit_problem(log, 0, "log --boot " + boot2);
-	if (log.out.size() < before_cut.size() ||
-	    !std::equal(before_cut.begin(), before_cut.end(), log.out.begin())) {
+	if (!starts_with(log.out, before_cut)) {
 		problems += "the second boot's log lost records it had before the keeper ran; ";
 	} else {
 		std::vector<Record> added =

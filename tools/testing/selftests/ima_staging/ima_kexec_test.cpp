@@ -153,8 +153,7 @@ void after_stage_without_delete()
 		Bytes staged = read_file(kState.path("staged." + algo));
 		Bytes current = read_binary_list_bytes(algo);
 
-		if (current.size() < staged.size() ||
-		    !std::equal(staged.begin(), staged.end(), current.begin()))
+		if (!starts_with(current, staged))
 			problems += "the " + algo + " list does not start with the staged records; ";
 		if (!read_binary_list_bytes(algo, true).empty())
 			problems += "records are staged in the new kernel; ";

@@ -160,7 +160,7 @@ std::string LogModel::check(const Bytes &full_log)
 {
 	std::string problems;
 
-	if (full_log.size() < log_.size() || !std::equal(log_.begin(), log_.end(), full_log.begin())) {
+	if (!starts_with(full_log, log_)) {
 		problems = "the full log does not start with the " +
 			   std::to_string(records().size()) + " records it had before; ";
 	} else {
