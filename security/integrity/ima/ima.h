@@ -138,7 +138,11 @@ struct ima_mlist {
 #endif
 };
 
+/* binary_size of an empty list: only kexec needs the size */
+#define IMA_EMPTY_BINARY_SIZE	(IS_ENABLED(CONFIG_IMA_KEXEC) ? 0 : ULONG_MAX)
+
 extern struct ima_mlist ima_measurements;	/* the current list */
+extern struct mutex ima_extend_list_mutex;
 #ifdef CONFIG_IMA_STAGING
 extern struct ima_mlist ima_measurements_staged;
 
@@ -193,7 +197,7 @@ int ima_walk_measurements_locked(unsigned long n, unsigned long *size);
 #endif
 
 #if IS_ENABLED(CONFIG_KUNIT)
-/* The steps of the requests, for KUnit tests; see ima_queue.c. */
+/* The steps of the requests, for KUnit tests; see ima_staging.c. */
 void ima_mlist_move(struct ima_mlist *dst, struct ima_mlist *src);
 struct list_head *ima_mlist_nth(struct ima_mlist *list, unsigned long n,
 				unsigned long *size);
@@ -384,6 +388,7 @@ int ima_restore_measurement_list(loff_t bufsize, void *buf);
 int ima_measurements_show(struct seq_file *m, void *v);
 unsigned long ima_get_binary_runtime_size(void);
 int ima_binary_record_size(struct ima_template_entry *entry);
+unsigned long ima_binary_size_add(unsigned long size, unsigned long more);
 #if IS_ENABLED(CONFIG_KUNIT) && IS_ENABLED(CONFIG_IMA_KEXEC)
 bool ima_dump_mlist(struct seq_file *file, struct ima_mlist *list,
 		    struct ima_kexec_hdr *khdr);
@@ -405,11 +410,11 @@ struct ima_h_table {
 extern struct ima_h_table ima_htable;
 
 int __init ima_init_htable(void);
+struct rhashtable *ima_htable_alloc(void);
+void ima_htable_free(struct rhashtable *table);
 #if IS_ENABLED(CONFIG_KUNIT)
 /* The digest table, for KUnit tests; see ima_queue.c. */
 struct ima_digest;
-struct rhashtable *ima_htable_alloc(void);
-void ima_htable_free(struct rhashtable *table);
 struct ima_digest *ima_digest_alloc(const u8 *digest, int pcr);
 bool ima_htable_add(struct rhashtable *table, struct ima_digest *d);
 bool ima_htable_lookup(struct rhashtable *table, const u8 *digest, int pcr);
