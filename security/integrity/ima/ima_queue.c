@@ -19,6 +19,7 @@
 #include <linux/rculist.h>
 #include <linux/rhashtable.h>
 #include <linux/slab.h>
+#include <linux/unaligned.h>
 #include <kunit/visibility.h>
 #include "ima.h"
 
@@ -48,13 +49,13 @@ DEFINE_MUTEX(ima_extend_list_mutex);
 
 /*
  * The digest table holds the template digest (of ima_hash_algo) and the
- * PCR of every record measured, so that a measurement already recorded
- * is dropped.  An entry lives apart from its record so that it can
- * outlast it: with CONFIG_IMA_STAGING a deleted record leaves only its
- * entry behind, and deduplication goes on as if it had not been
- * deleted.  The table is an rhashtable, which grows with its contents
- * (in a worker, or in place when inserts outrun it): a lookup costs the
- * same however many records were measured.
+ * PCR of every record measured, as one key, so that a measurement
+ * already recorded is dropped.  An entry lives apart from its record so
+ * that it can outlast it: with CONFIG_IMA_STAGING a deleted record
+ * leaves only its entry behind, and deduplication goes on as if it had
+ * not been deleted.  The table is an rhashtable, which grows with its
+ * contents (in a worker, or in place when inserts outrun it): a lookup
+ * costs the same however many records were measured.
  *
  * Entries are added with ima_extend_list_mutex held, and only under it
  * is a table looked up.  An entry is never removed from a live table: a
@@ -62,14 +63,7 @@ DEFINE_MUTEX(ima_extend_list_mutex);
  */
 struct ima_digest {
 	struct rhash_head node;
-	u32 pcr;
-	u8 digest[];		/* hash_digest_size[ima_hash_algo] bytes */
-};
-
-/* The key of a lookup, laid out as the members of struct ima_digest. */
-struct ima_digest_key {
-	u32 pcr;
-	u8 digest[HASH_MAX_DIGESTSIZE];
+	u8 key[];		/* see ima_digest_key() */
 };
 
 static struct kmem_cache *ima_digest_cache __ro_after_init;
@@ -99,16 +93,33 @@ void ima_htable_free(struct rhashtable *table)
 	kfree(table);
 }
 
+/*
+ * The key of a record in the table, hash_digest_size[ima_hash_algo]
+ * bytes: its template digest with its PCR XORed into the last four
+ * bytes, little-endian.  Records of one PCR share a key only if their
+ * digests are equal; records of PCRs p and q only if their digests
+ * differ in the last four bytes alone, and there by exactly p ^ q: a
+ * pair as hard to find as a collision of ima_hash_algo.  On 64-bit, a
+ * PCR field of its own would make an entry 8 bytes larger with SHA-256,
+ * SHA-384 and SHA-512: 48 rather than 40 bytes with SHA-256, all that a
+ * deleted record leaves behind.
+ */
+static void ima_digest_key(u8 *key, const u8 *digest, int pcr)
+{
+	u8 *tail = key + hash_digest_size[ima_hash_algo] - sizeof(u32);
+
+	memcpy(key, digest, hash_digest_size[ima_hash_algo]);
+	put_unaligned_le32(get_unaligned_le32(tail) ^ (u32)pcr, tail);
+}
+
 VISIBLE_IF_KUNIT struct ima_digest *ima_digest_alloc(const u8 *digest,
 						     int pcr)
 {
 	struct ima_digest *d;
 
 	d = kmem_cache_alloc(ima_digest_cache, GFP_KERNEL);
-	if (d) {
-		d->pcr = pcr;
-		memcpy(d->digest, digest, hash_digest_size[ima_hash_algo]);
-	}
+	if (d)
+		ima_digest_key(d->key, digest, pcr);
 	return d;
 }
 
@@ -133,11 +144,11 @@ VISIBLE_IF_KUNIT bool ima_htable_add(struct rhashtable *table,
 VISIBLE_IF_KUNIT bool ima_htable_lookup(struct rhashtable *table,
 					const u8 *digest, int pcr)
 {
-	struct ima_digest_key key;
+	/* jhash2() reads the key as u32 words */
+	u8 key[HASH_MAX_DIGESTSIZE] __aligned(sizeof(u32));
 
-	key.pcr = pcr;
-	memcpy(key.digest, digest, hash_digest_size[ima_hash_algo]);
-	return !!rhashtable_lookup_fast(table, &key, ima_digest_params);
+	ima_digest_key(key, digest, pcr);
+	return !!rhashtable_lookup_fast(table, key, ima_digest_params);
 }
 
 #ifdef CONFIG_IMA_STAGING
@@ -228,19 +239,16 @@ int __init ima_init_htable(void)
 {
 	unsigned int size = hash_digest_size[ima_hash_algo];
 
-	BUILD_BUG_ON(offsetof(struct ima_digest, digest) !=
-		     offsetof(struct ima_digest, pcr) + sizeof(u32));
-	BUILD_BUG_ON(offsetof(struct ima_digest_key, digest) != sizeof(u32));
-
 	ima_exit_htable();
 	if (IS_ENABLED(CONFIG_IMA_DISABLE_HTABLE))
 		return 0;
 
 	ima_digest_params.head_offset = offsetof(struct ima_digest, node);
-	ima_digest_params.key_offset = offsetof(struct ima_digest, pcr);
-	ima_digest_params.key_len = sizeof(u32) + size;
+	ima_digest_params.key_offset = offsetof(struct ima_digest, key);
+	ima_digest_params.key_len = size;
 	ima_digest_cache = kmem_cache_create("ima_digest",
-					     offsetof(struct ima_digest, digest) + size,
+					     struct_size_t(struct ima_digest,
+							   key, size),
 					     0, 0, NULL);
 	if (!ima_digest_cache)
 		return -ENOMEM;

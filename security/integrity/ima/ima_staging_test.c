@@ -823,6 +823,35 @@ static void the_whole_digest_is_the_key(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, table_digests(t->s.htable), 2);
 }
 
+/*
+ * The PCR is folded into the key: one digest measured into each PCR a
+ * policy can name (BITS_PER_LONG of them, see INVALID_PCR) makes as many
+ * entries, each found in its own PCR only.
+ */
+static void each_pcr_keeps_its_own_digests(struct kunit *test)
+{
+	struct staging_test *t = test->priv;
+	unsigned int size = hash_digest_size[ima_hash_algo];
+	u8 digest[HASH_MAX_DIGESTSIZE];
+	struct ima_digest *d;
+	int pcr;
+
+	memset(digest, 0xa5, size);
+	for (pcr = 0; pcr < BITS_PER_LONG; pcr++) {
+		KUNIT_EXPECT_FALSE(test, ima_htable_lookup(t->s.htable,
+							   digest, pcr));
+		d = ima_digest_alloc(digest, pcr);
+		KUNIT_ASSERT_NOT_NULL(test, d);
+		KUNIT_ASSERT_TRUE(test, ima_htable_add(t->s.htable, d));
+	}
+	KUNIT_EXPECT_EQ(test, table_digests(t->s.htable), BITS_PER_LONG);
+	for (pcr = 0; pcr < BITS_PER_LONG; pcr++)
+		KUNIT_EXPECT_TRUE(test, ima_htable_lookup(t->s.htable,
+							  digest, pcr));
+	KUNIT_EXPECT_FALSE(test, ima_htable_lookup(t->s.htable, digest,
+						   BITS_PER_LONG));
+}
+
 struct table_reader {
 	struct rhashtable *table;
 	struct task_struct *task;
@@ -970,6 +999,7 @@ static struct kunit_case staging_test_cases[] = {
 	KUNIT_CASE(delete_staged_follows_the_detached_table),
 	KUNIT_CASE(lookups_find_live_records_and_remnants),
 	KUNIT_CASE(the_whole_digest_is_the_key),
+	KUNIT_CASE(each_pcr_keeps_its_own_digests),
 	KUNIT_CASE(table_grows_under_concurrent_lookups),
 	KUNIT_CASE(count_during_n_includes_the_walked_records),
 	{}
