@@ -50,4 +50,19 @@ bool take_number_options(std::vector<char *> &argv, std::initializer_list<Number
 	return true;
 }
 
+bool take_flag_option(std::vector<char *> &argv, std::string_view name)
+{
+	bool found = false;
+
+	for (auto arg = argv.begin(); arg != argv.end() && *arg;) {
+		if (std::string_view(*arg) == name) {
+			arg = argv.erase(arg);
+			found = true;
+		} else {
+			++arg;
+		}
+	}
+	return found;
+}
+
 } // namespace ima

@@ -22,4 +22,7 @@ struct NumberOption {
  */
 bool take_number_options(std::vector<char *> &argv, std::initializer_list<NumberOption> options);
 
+/* Takes every @name (a flag, with the dashes) out of @argv; whether one was there. */
+bool take_flag_option(std::vector<char *> &argv, std::string_view name);
+
 } // namespace ima

@@ -47,9 +47,25 @@ int send_request(std::string_view file_name, std::string_view request)
 	return write_request(fd.get(), request);
 }
 
+/*
+ * The algorithms of the binary lists securityfs shows, for a boot without
+ * a TPM: IMA's extra lists (sha1, and its hash algorithm if another).
+ */
+static std::vector<std::string> listed_algos()
+{
+	const std::string prefix = list_file_name(ListFormat::binary, "");
+	std::vector<std::string> algos;
+
+	for (const std::string &name : list_directory(std::string(kImaDir)))
+		if (name.starts_with(prefix) && !name.ends_with(kStagedSuffix))
+			algos.push_back(name.substr(prefix.size()));
+	return algos;
+}
+
 const std::vector<std::string> &list_algos()
 {
-	static const std::vector<std::string> algos = stock_list_algos(tpm_pcr_banks());
+	static const std::vector<std::string> algos =
+		tpm_available() ? stock_list_algos(tpm_pcr_banks()) : listed_algos();
 
 	return algos;
 }
@@ -126,15 +142,29 @@ std::string lists_changed_since(const ListState &before)
 	return after == before ? "" : describe_difference(before, after);
 }
 
+static bool no_tpm_expected_flag;
+
+void expect_no_tpm()
+{
+	no_tpm_expected_flag = true;
+}
+
+bool no_tpm_expected()
+{
+	return no_tpm_expected_flag;
+}
+
 std::string missing_staging_requirement()
 {
 	if (!ima_staging_configured())
 		return "CONFIG_IMA_STAGING is not set";
-	if (!tpm_available())
+	if (no_tpm_expected() && tpm_available())
+		return "a TPM, in a boot meant to have none (--no-tpm)";
+	if (!no_tpm_expected() && !tpm_available())
 		return "no TPM";
 	if (!path_exists(std::string(kMeasureDir)))
 		return "no measuring policy for " + std::string(kMeasureDir);
-	if (!nothing_deleted_since_boot())
+	if (!no_tpm_expected() && !nothing_deleted_since_boot())
 		return "records were deleted before this program started";
 	return "";
 }
@@ -271,6 +301,8 @@ std::vector<std::string> replayable_banks()
 {
 	std::vector<std::string> banks;
 
+	if (!tpm_available())
+		return banks;
 	for (const std::string &bank : tpm_pcr_banks())
 		if (hash_algo_from_name(bank))
 			banks.push_back(bank);

@@ -34,7 +34,10 @@ int write_request(int fd, std::string_view request);
 /* Opens @file_name (in the IMA directory) for write, writes @request, closes. */
 int send_request(std::string_view file_name, std::string_view request);
 
-/* The algorithms with measurement list files: every TPM bank, plus sha1. */
+/*
+ * The algorithms with measurement list files: every TPM bank, plus sha1;
+ * without a TPM, the lists securityfs shows.
+ */
 const std::vector<std::string> &list_algos();
 
 /*
@@ -71,8 +74,17 @@ std::string lists_changed_since(const ListState &before);
  * What the staging tests need that this system lacks, or an empty string:
  * CONFIG_IMA_STAGING, a TPM, the measuring policy on /measure, and a list
  * nothing was deleted from yet (so that the invariant can be checked).
+ * After expect_no_tpm(), the boot must have no TPM instead, and the list
+ * is taken as it is: without a PCR nothing tells what was deleted.
  */
 std::string missing_staging_requirement();
+
+/*
+ * This boot is meant to have no TPM: a suite booted without one, and told
+ * the program so (its --no-tpm).
+ */
+void expect_no_tpm();
+bool no_tpm_expected();
 
 /*
  * The records user space saved since boot, per algorithm, as one binary
@@ -142,7 +154,7 @@ std::map<std::string, Bytes, std::less<>> read_oldest_records(std::size_t n);
  */
 int save_and_delete_oldest(int fd, std::size_t n);
 
-/* The TPM banks whose replay these tests compute (sha1, sha256). */
+/* The TPM banks whose replay these tests compute (sha1, sha256); none without a TPM. */
 std::vector<std::string> replayable_banks();
 
 /*
