@@ -174,6 +174,7 @@ static struct rhashtable **ima_htables[] = {
 VISIBLE_IF_KUNIT bool ima_staging_lookup(struct ima_staging *s,
 					 const u8 *digest, int pcr)
 {
+	lockdep_assert_held(&ima_extend_list_mutex);
 	return ima_htable_lookup(s->htable, digest, pcr) ||
 	       (s->htable_staged &&
 		ima_htable_lookup(s->htable_staged, digest, pcr));
@@ -211,6 +212,7 @@ static bool ima_measurements_suspended(void)
  */
 static void ima_remember_digest(struct ima_digest *d)
 {
+	lockdep_assert_held(&ima_extend_list_mutex);
 	if (!d || !ima_htable_add(*ima_htables[0], d))
 		pr_warn_ratelimited("digest not remembered: a file measured again is recorded again\n");
 }
@@ -232,8 +234,10 @@ static void __init ima_exit_htable(void)
 /*
  * Set up the digest table before the first measurement: the size of
  * its entries depends on ima_hash_algo.  ima_init() runs again, with
- * the default hash algorithm, when it failed; it measures nothing
- * before it succeeds, so what a failed run left is freed first.
+ * the default hash algorithm, when it failed, maybe after it measured
+ * the boot aggregate: what the failed run left is freed first.  No
+ * record points to an entry, so a record it added only loses its
+ * deduplication.
  */
 int __init ima_init_htable(void)
 {

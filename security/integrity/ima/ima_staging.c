@@ -82,6 +82,7 @@ __setup("ima_flush_htable", ima_flush_htable_setup);
  */
 static void ima_mlist_changed(struct ima_mlist *list)
 {
+	lockdep_assert_held(&ima_extend_list_mutex);
 	/* pairs with ima_mfile_resume(): the list changed before the bump */
 	smp_store_release(&list->gen, list->gen + 1);
 }
@@ -97,6 +98,7 @@ VISIBLE_IF_KUNIT void ima_mlist_move(struct ima_mlist *dst,
 	struct list_head *first = src->head.next;
 	struct list_head *last = src->head.prev;
 
+	lockdep_assert_held(&ima_extend_list_mutex);
 	WRITE_ONCE(last->next, &dst->head);
 	first->prev = &dst->head;
 	dst->head.prev = last;
@@ -122,6 +124,7 @@ static struct list_head *ima_mlist_detach(struct ima_mlist *list,
 {
 	struct list_head *first = list->head.next;
 
+	lockdep_assert_held(&ima_extend_list_mutex);
 	*count = atomic_long_read(&list->count);
 	INIT_LIST_HEAD_RCU(&list->head);
 	atomic_long_set(&list->count, 0);
@@ -170,6 +173,7 @@ ima_mlist_cut_front(struct ima_mlist *src, struct list_head *nth, long n,
 	struct list_head *last = src->head.prev;
 	unsigned long rest_size = src->binary_size;
 
+	lockdep_assert_held(&ima_extend_list_mutex);
 	if (rest_size != ULONG_MAX)
 		rest_size -= size;
 

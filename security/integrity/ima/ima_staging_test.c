@@ -66,13 +66,24 @@ static bool remembers(struct rhashtable *table, u32 number)
 	return ima_htable_lookup(table, digest, 0);
 }
 
+/* ima_staging_lookup(), with the lock it wants. */
+static bool staging_lookup(struct ima_staging *s, const u8 *digest, int pcr)
+{
+	bool found;
+
+	mutex_lock(&ima_extend_list_mutex);
+	found = ima_staging_lookup(s, digest, pcr);
+	mutex_unlock(&ima_extend_list_mutex);
+	return found;
+}
+
 /* Would a measurement of record @number be dropped as a duplicate? */
 static bool recorded(struct ima_staging *s, u32 number)
 {
 	u8 digest[HASH_MAX_DIGESTSIZE];
 
 	record_digest(number, digest);
-	return ima_staging_lookup(s, digest, 0);
+	return staging_lookup(s, digest, 0);
 }
 
 static void remember(struct kunit *test, struct rhashtable *table,
@@ -434,15 +445,19 @@ static void cut_front_splices_the_rest_before_new_records(struct kunit *test)
 	unsigned long size = 0;
 
 	add_records(test, t, 5, false);
+	mutex_lock(&ima_extend_list_mutex);
 	ima_mlist_move(&t->staged, &t->measurements);
+	mutex_unlock(&ima_extend_list_mutex);
 	add_records(test, t, 3, false);
 
 	nth = ima_mlist_nth(&t->staged, 2, &size);
 	KUNIT_EXPECT_EQ(test, record_number_at(nth), 1);
 	KUNIT_EXPECT_EQ(test, size, records_size(0, 2));
 
+	mutex_lock(&ima_extend_list_mutex);
 	first = ima_mlist_cut_front(&t->staged, nth, 2, size,
 				    &t->measurements);
+	mutex_unlock(&ima_extend_list_mutex);
 	KUNIT_EXPECT_EQ(test, record_number_at(first), 0);
 	expect_records(test, &t->staged, 0, 0);
 	expect_records(test, &t->measurements, 2, 6);
@@ -456,12 +471,16 @@ static void cut_front_of_every_record(struct kunit *test)
 	unsigned long size = 0;
 
 	add_records(test, t, 3, false);
+	mutex_lock(&ima_extend_list_mutex);
 	ima_mlist_move(&t->staged, &t->measurements);
+	mutex_unlock(&ima_extend_list_mutex);
 	add_records(test, t, 2, false);
 
 	nth = ima_mlist_nth(&t->staged, 3, &size);
+	mutex_lock(&ima_extend_list_mutex);
 	first = ima_mlist_cut_front(&t->staged, nth, 3, size,
 				    &t->measurements);
+	mutex_unlock(&ima_extend_list_mutex);
 	expect_records(test, &t->staged, 0, 0);
 	expect_records(test, &t->measurements, 3, 2);
 	ima_free_records(first, 3);
@@ -783,7 +802,7 @@ static void lookups_find_live_records_and_remnants(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, recorded(&t->s, 7));
 	/* the PCR is part of the key */
 	record_digest(1, digest);
-	KUNIT_EXPECT_FALSE(test, ima_staging_lookup(&t->s, digest, 11));
+	KUNIT_EXPECT_FALSE(test, staging_lookup(&t->s, digest, 11));
 
 	/* a digest added again is not stored twice */
 	remember(test, t->s.htable, 1);
