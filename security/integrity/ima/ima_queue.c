@@ -99,7 +99,7 @@ void ima_htable_free(struct rhashtable *table)
  * bytes, little-endian.  Records of one PCR share a key only if their
  * digests are equal; records of PCRs p and q only if their digests
  * differ in the last four bytes alone, and there by exactly p ^ q: a
- * pair as hard to find as a collision of ima_hash_algo.  On 64-bit, a
+ * pair about as hard to find as a collision of ima_hash_algo.  On 64-bit, a
  * PCR field of its own would make an entry 8 bytes larger with SHA-256,
  * SHA-384 and SHA-512: 48 rather than 40 bytes with SHA-256, all that a
  * deleted record leaves behind.

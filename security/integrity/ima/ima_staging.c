@@ -115,8 +115,9 @@ VISIBLE_IF_KUNIT void ima_mlist_move(struct ima_mlist *dst,
 
 /*
  * Take every record off the non-empty list @list and return the first
- * one; *@count tells how many follow it.  The records keep their links,
- * so a reader on one of them ends its walk at the head of @list.
+ * one; *@count tells how many there were, the first included.  The
+ * records keep their links, so a reader on one of them ends its walk at
+ * the head of @list.
  * Called with ima_extend_list_mutex held.
  */
 static struct list_head *ima_mlist_detach(struct ima_mlist *list,
@@ -137,7 +138,8 @@ static struct list_head *ima_mlist_detach(struct ima_mlist *list,
  * Return the @n-th record of @list, 1 <= @n <= its count, and add the
  * serialized size of the records up to it to *@size.  Called without
  * ima_extend_list_mutex, by a request that keeps other requests off
- * @list: appending records does not touch it.
+ * @list: appending records does not touch it (the benchmark hook
+ * ima_walk_measurements_locked() calls it with the mutex held).
  */
 VISIBLE_IF_KUNIT struct list_head *ima_mlist_nth(struct ima_mlist *list,
 						 unsigned long n,
