@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ima/ima_fs.h"
+#include "lib/staging.h"
 
 namespace ima {
 
@@ -199,6 +200,11 @@ std::string full_log_problems(const std::string &store, LogModel &model)
 
 	problems += model.check(log.out);
 	KeeperRun verify = run_keeper(store, {"verify"});
+	if (no_tpm_expected()) {
+		if (verify.err.find("no TPM") == std::string::npos)
+			problems += "verify without a TPM does not say so: " + verify.err + "; ";
+		return problems + exit_problem(verify, 1, "verify without a TPM");
+	}
 	return problems + exit_problem(verify, 0, "verify " + verify.out_text());
 }
 

@@ -117,7 +117,9 @@ std::string exit_problem(const KeeperRun &run, int code, const std::string &what
 
 /*
  * The problems of the full log of @store, or "": "ima-keeper log" checked
- * against @model (LogModel::check), and "ima-keeper verify" matching.
+ * against @model (LogModel::check), and "ima-keeper verify" matching; in
+ * a boot without a TPM (expect_no_tpm()), verify saying it has nothing to
+ * verify against.
  */
 std::string full_log_problems(const std::string &store, LogModel &model);
 
