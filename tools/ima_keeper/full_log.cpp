@@ -112,16 +112,14 @@ void FullLog::write_binary_from(std::uint64_t from, const Sink &out) const
 			out(list);
 			return;
 		}
-		std::vector<std::size_t> bounds =
-			ima::binary_record_bounds(list, ima::digest_size(ima::HashAlgo::sha1));
-		out(list.subspan(bounds[skip]));
+		out(list.subspan(ima::sha1_record_bounds(list)[skip]));
 	});
 }
 
 void FullLog::write_ascii_from(std::uint64_t from, const Sink &out) const
 {
 	visit_from(from, [&out](ByteView list, std::uint64_t skip) {
-		out(ima::as_bytes(ima::format_ascii_records(parse_sha1_list(list), skip)));
+		out(ima::as_bytes(ima::format_ascii_records(ima::parse_sha1_list(list), skip)));
 	});
 }
 
@@ -226,7 +224,7 @@ Verification verify_full_log(const std::string &store_dir)
 		for (const std::string &bank : banks)
 			replays.emplace_back(*ima::hash_algo_from_name(bank));
 		log.for_each_piece([&](ByteView piece) {
-			for (const Record &record : parse_sha1_list(piece))
+			for (const Record &record : ima::parse_sha1_list(piece))
 				for (std::size_t i = 0; i < banks.size(); i++)
 					replays[i].extend(banks[i] == "sha1"
 								  ? record

@@ -88,7 +88,7 @@ const ViewEntry *find_file(const char *path)
 
 std::string ascii_text(ima::ByteView sha1_list)
 {
-	return ima::format_ascii_records(parse_sha1_list(sha1_list));
+	return ima::format_ascii_records(ima::parse_sha1_list(sha1_list));
 }
 
 /* Piece @index of @snapshot in the format of @file. */

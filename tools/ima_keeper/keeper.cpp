@@ -157,8 +157,7 @@ void Keeper::reconcile_now()
 std::uint64_t Keeper::adopt(const Bytes &sha1_list)
 {
 	StoreLock lock(transaction_lock_path(dir_), StoreLock::Kind::exclusive);
-	std::vector<std::size_t> bounds =
-		ima::binary_record_bounds(sha1_list, ima::digest_size(ima::HashAlgo::sha1));
+	std::vector<std::size_t> bounds = ima::sha1_record_bounds(sha1_list);
 	std::uint64_t records = bounds.size() - 1;
 	std::uint64_t done = store_->records();
 
@@ -181,7 +180,7 @@ std::uint64_t Keeper::adopt(const Bytes &sha1_list)
 		ima::ByteView part =
 			ima::ByteView(sha1_list).subspan(bounds[first], bounds[end] - bounds[first]);
 
-		parse_sha1_list(part);
+		ima::parse_sha1_list(part);
 		parts.emplace_back(part, end - first);
 	}
 	for (const auto &[part, part_records] : parts) {

@@ -182,15 +182,9 @@ Bytes read_kernel_lists()
 	return lists;
 }
 
-std::vector<ima::Record> parse_sha1_list(ima::ByteView sha1_list)
-{
-	return ima::parse_binary_list(sha1_list, ima::digest_size(ima::HashAlgo::sha1));
-}
-
 std::uint64_t count_records(ima::ByteView sha1_list)
 {
-	return ima::binary_record_bounds(sha1_list, ima::digest_size(ima::HashAlgo::sha1)).size() -
-	       1;
+	return ima::sha1_record_bounds(sha1_list).size() - 1;
 }
 
 int send(int fd, std::string_view request)

@@ -14,10 +14,8 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "ima/bytes.h"
-#include "ima/records.h"
 #include "ima/sys.h"
 
 namespace keeper {
@@ -72,9 +70,6 @@ ima::Bytes read_kernel_list(bool staged);
 
 /* The staged list followed by the current one, as the full log shows them. */
 ima::Bytes read_kernel_lists();
-
-/* The records of a sha1 binary list; throws ima::ParseError. */
-std::vector<ima::Record> parse_sha1_list(ima::ByteView sha1_list);
 
 /* Records in a sha1 binary list; throws if it does not parse. */
 std::uint64_t count_records(ima::ByteView sha1_list);

@@ -109,7 +109,7 @@ LogReplays replay_log(const Store &log, ima::HashAlgo bank)
 /* The first record of the kernel's lists, as a cold boot begins them. */
 bool kernel_lists_begin_with_boot_aggregate()
 {
-	std::vector<ima::Record> records = parse_sha1_list(read_kernel_lists());
+	std::vector<ima::Record> records = ima::parse_sha1_list(read_kernel_lists());
 
 	if (records.empty())
 		return false;

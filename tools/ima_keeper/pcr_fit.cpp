@@ -50,7 +50,7 @@ std::optional<HashAlgo> decision_bank()
 
 void extend_with_list(PcrReplay &replay, ima::ByteView sha1_list, HashAlgo bank)
 {
-	for (const Record &record : parse_sha1_list(sha1_list))
+	for (const Record &record : ima::parse_sha1_list(sha1_list))
 		replay.extend(bank == HashAlgo::sha1 ? record : ima::with_template_digest(record, bank));
 }
 
@@ -64,7 +64,7 @@ std::optional<std::size_t> candidate_matching_pcr(const std::vector<PcrReplay> &
 		std::uint64_t before = count_records(read_kernel_lists());
 		Bytes pcr = ima::read_tpm_pcr(bank_name, ima::kImaPcr);
 		Bytes after = read_kernel_lists();
-		std::vector<Record> records = parse_sha1_list(after);
+		std::vector<Record> records = ima::parse_sha1_list(after);
 		/* The records the PCR holds: all listed before it was read, but one. */
 		std::size_t fewest = before ? before - 1 : 0;
 		std::vector<std::size_t> matching;

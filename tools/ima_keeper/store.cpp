@@ -174,8 +174,7 @@ std::uint32_t ascii_size_or_zero(ByteView sha1_list)
 	std::uint64_t size = 0;
 
 	try {
-		size = ima::format_ascii_records(ima::parse_binary_list(
-			sha1_list, ima::digest_size(ima::HashAlgo::sha1))).size();
+		size = ima::format_ascii_records(ima::parse_sha1_list(sha1_list)).size();
 	} catch (const ima::ParseError &) {
 		return 0;
 	}

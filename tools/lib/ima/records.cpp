@@ -204,6 +204,16 @@ std::vector<std::size_t> binary_record_bounds(ByteView data, std::size_t digest_
 	return bounds;
 }
 
+std::vector<Record> parse_sha1_list(ByteView data)
+{
+	return parse_binary_list(data, digest_size(HashAlgo::sha1));
+}
+
+std::vector<std::size_t> sha1_record_bounds(ByteView data)
+{
+	return binary_record_bounds(data, digest_size(HashAlgo::sha1));
+}
+
 /* Splits at single spaces, as the kernel joins the fields. */
 static std::vector<std::string_view> split_fields(std::string_view line)
 {

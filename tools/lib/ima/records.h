@@ -97,6 +97,10 @@ std::vector<Record> parse_binary_list(ByteView data, std::size_t digest_size);
  */
 std::vector<std::size_t> binary_record_bounds(ByteView data, std::size_t digest_size);
 
+/* parse_binary_list() and binary_record_bounds() of the sha1 file's format. */
+std::vector<Record> parse_sha1_list(ByteView data);
+std::vector<std::size_t> sha1_record_bounds(ByteView data);
+
 /* Parses an ascii list; supports the ima-ng template. */
 std::vector<Record> parse_ascii_list(std::string_view text);
 
