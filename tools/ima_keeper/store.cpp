@@ -32,21 +32,6 @@ constexpr std::size_t kEntryChecksumOffset = 80;
 constexpr std::size_t kEntryChecksumSize = 16;
 constexpr char kEntryMagic[4] = {'I', 'M', 'A', 'K'};
 
-void append_le64(Bytes &out, std::uint64_t value)
-{
-	for (int i = 0; i < 8; i++)
-		out.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
-}
-
-std::uint64_t load_le64(ByteView bytes, std::size_t offset)
-{
-	std::uint64_t value = 0;
-
-	for (int i = 7; i >= 0; i--)
-		value = value << 8 | bytes[offset + i];
-	return value;
-}
-
 Bytes entry_checksum(ByteView entry)
 {
 	Bytes digest = ima::hash(ima::HashAlgo::sha256, entry.first(kEntryChecksumOffset));
@@ -60,10 +45,10 @@ Bytes encode_entry(std::uint32_t kind, const Group &group)
 	Bytes entry(kEntryMagic, kEntryMagic + 4);
 
 	ima::append_le32(entry, kind);
-	append_le64(entry, group.number);
-	append_le64(entry, group.offset);
-	append_le64(entry, group.length);
-	append_le64(entry, group.records);
+	ima::append_le64(entry, group.number);
+	ima::append_le64(entry, group.offset);
+	ima::append_le64(entry, group.length);
+	ima::append_le64(entry, group.records);
 	ima::append_le32(entry, static_cast<std::uint32_t>(group.flavor));
 	ima::append_le32(entry, group.ascii_size);
 	ima::append(entry, group.sha256);
@@ -253,10 +238,10 @@ void Store::load_journal()
 				entry_checksum(entry).begin()))
 			corrupted("journal entry " + std::to_string(at / kJournalEntrySize) +
 				  " (" + where(path, at) + ") fails its checksum");
-		group.number = load_le64(entry, 8);
-		group.offset = load_le64(entry, 16);
-		group.length = load_le64(entry, 24);
-		group.records = load_le64(entry, 32);
+		group.number = ima::load_le64(entry, 8);
+		group.offset = ima::load_le64(entry, 16);
+		group.length = ima::load_le64(entry, 24);
+		group.records = ima::load_le64(entry, 32);
 		group.flavor = static_cast<Flavor>(ima::load_le32(entry, 40));
 		group.ascii_size = ima::load_le32(entry, 44);
 		group.sha256.assign(entry.begin() + 48, entry.begin() + 80);

@@ -83,11 +83,26 @@ void append_le32(Bytes &out, std::uint32_t value)
 		out.push_back(static_cast<std::uint8_t>(value >> shift));
 }
 
+void append_le64(Bytes &out, std::uint64_t value)
+{
+	for (int shift = 0; shift < 64; shift += 8)
+		out.push_back(static_cast<std::uint8_t>(value >> shift));
+}
+
 std::uint32_t load_le32(ByteView bytes, std::size_t offset)
 {
 	std::uint32_t value = 0;
 
 	for (int i = 3; i >= 0; i--)
+		value = value << 8 | bytes[offset + i];
+	return value;
+}
+
+std::uint64_t load_le64(ByteView bytes, std::size_t offset)
+{
+	std::uint64_t value = 0;
+
+	for (int i = 7; i >= 0; i--)
 		value = value << 8 | bytes[offset + i];
 	return value;
 }

@@ -33,8 +33,10 @@ bool starts_with(ByteView bytes, ByteView prefix);
 
 void append(Bytes &out, ByteView bytes);
 void append_le32(Bytes &out, std::uint32_t value);
+void append_le64(Bytes &out, std::uint64_t value);
 
-/* Reads a little-endian u32 at @offset; the caller checks the bounds. */
+/* Reads a little-endian u32 or u64 at @offset; the caller checks the bounds. */
 std::uint32_t load_le32(ByteView bytes, std::size_t offset);
+std::uint64_t load_le64(ByteView bytes, std::size_t offset);
 
 } // namespace ima

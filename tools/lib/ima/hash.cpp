@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "ima/hash.h"
 
+#include <algorithm>
+#include <stdexcept>
+
 namespace ima {
 
 std::string_view hash_name(HashAlgo algo)
@@ -83,6 +86,48 @@ Bytes Hasher::finish()
 Bytes hash(HashAlgo algo, ByteView data)
 {
 	return Hasher(algo).update(data).finish();
+}
+
+ResumableSha256::ResumableSha256()
+{
+	sha256_init(&ctx_);
+}
+
+ResumableSha256::ResumableSha256(const Sha256Midstate &midstate)
+{
+	sha256_init(&ctx_);
+	std::copy(midstate.state.begin(), midstate.state.end(), ctx_.state);
+	ctx_.count = midstate.blocks;
+}
+
+ResumableSha256 &ResumableSha256::update(ByteView data)
+{
+	sha256_update(&ctx_, data.size(), data.data());
+	return *this;
+}
+
+std::uint64_t ResumableSha256::length() const
+{
+	return ctx_.count * kSha256BlockSize + ctx_.index;
+}
+
+Sha256Midstate ResumableSha256::midstate() const
+{
+	Sha256Midstate midstate;
+
+	if (ctx_.index)
+		throw std::logic_error("a SHA-256 midstate inside a block");
+	std::copy(std::begin(ctx_.state), std::end(ctx_.state), midstate.state.begin());
+	midstate.blocks = ctx_.count;
+	return midstate;
+}
+
+Bytes ResumableSha256::finish()
+{
+	Bytes digest(SHA256_DIGEST_SIZE);
+
+	sha256_digest(&ctx_, digest.size(), digest.data());
+	return digest;
 }
 
 } // namespace ima

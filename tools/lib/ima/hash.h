@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -44,5 +45,39 @@ private:
 };
 
 Bytes hash(HashAlgo algo, ByteView data);
+
+inline constexpr std::size_t kSha256BlockSize = SHA256_BLOCK_SIZE;
+
+/* The state of SHA-256 after a whole number of 64-byte blocks. */
+struct Sha256Midstate {
+	std::array<std::uint32_t, 8> state{};
+	std::uint64_t blocks = 0;
+};
+
+/*
+ * SHA-256 that can be stopped at a block boundary and resumed there: a
+ * digest of a long input checked from its middle, from the state saved
+ * when it was first hashed. The state is that of nettle's struct
+ * sha256_ctx, whose fields nettle's header declares: eight words, then the
+ * count of whole blocks (nettle 3; nettle 2 counted bits in two words).
+ */
+class ResumableSha256 {
+public:
+	ResumableSha256();
+	explicit ResumableSha256(const Sha256Midstate &midstate);
+	ResumableSha256 &update(ByteView data);
+	/* Bytes hashed so far, those before the midstate included. */
+	std::uint64_t length() const;
+	/* The state now; std::logic_error unless length() is a multiple of 64. */
+	Sha256Midstate midstate() const;
+	/* The digest; the object must not be used afterwards. */
+	Bytes finish();
+
+private:
+	sha256_ctx ctx_;
+};
+
+static_assert(sizeof(sha256_ctx::state) == sizeof(Sha256Midstate::state),
+	      "nettle's SHA-256 state is eight 32-bit words");
 
 } // namespace ima

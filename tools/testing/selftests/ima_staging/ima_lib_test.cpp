@@ -70,6 +70,34 @@ KTAP_TEST(hash_updates_in_pieces_match_one_shot)
 	}
 }
 
+/*
+ * SHA-256 stopped at every block boundary of a message and resumed from
+ * its midstate gives the one-shot digest; a midstate inside a block is
+ * refused.
+ */
+KTAP_TEST(sha256_resumed_from_a_midstate_matches_one_shot)
+{
+	Bytes message(1000);
+	for (std::size_t i = 0; i < message.size(); i++)
+		message[i] = static_cast<std::uint8_t>(i * 13 + 5);
+	const Bytes expected = hash(HashAlgo::sha256, message);
+	ByteView view(message);
+
+	for (std::size_t stop = 0; stop <= message.size(); stop += kSha256BlockSize) {
+		ktap::ScopedContext context("stopped after " + std::to_string(stop) + " bytes");
+		Sha256Midstate midstate = ResumableSha256().update(view.first(stop)).midstate();
+
+		EXPECT_EQ(midstate.blocks, stop / kSha256BlockSize);
+		ResumableSha256 resumed(midstate);
+		EXPECT_EQ(resumed.length(), stop);
+		EXPECT_TRUE(resumed.update(view.subspan(stop)).finish() == expected);
+	}
+	EXPECT_TRUE(ResumableSha256().update(view).finish() == expected);
+	ResumableSha256 inside_a_block;
+	inside_a_block.update(view.first(kSha256BlockSize + 1));
+	EXPECT_THROW(inside_a_block.midstate(), std::logic_error);
+}
+
 KTAP_TEST(hex_round_trip)
 {
 	Bytes bytes = {0x00, 0x01, 0x7f, 0x80, 0xab, 0xff};
