@@ -11,6 +11,8 @@
  *	begun		the group's begun entry written, none of its bytes
  *	torn-data	half of the group's bytes written to the data file
  *	data-written	the group's bytes written and synced, no journal entry
+ *	checkpoints-written
+ *			its checkpoints written and synced too
  *	torn-journal	half of the group's journal entry written
  *	committed	the group committed, the kernel not told to delete it
  *	deleted		the kernel deleted the records, the journal does not say so

@@ -94,12 +94,20 @@ void FullLog::visit_from(std::uint64_t from, const Visitor &visit) const
 			std::upper_bound(first_record_.begin(), first_record_.end(), from) -
 			first_record_.begin() - 1);
 
-		/* One buffer for all: a reader's memory stays that of the largest group. */
-		Bytes bytes;
+		/*
+		 * Of the first group, the bytes from a checkpoint at or before
+		 * record @from: what is checked is about what is served.
+		 */
+		Store::GroupTail tail = store_->read_group_from(groups_[first],
+								from - first_record_[first]);
+		visit(tail.bytes, from - first_record_[first] - tail.first_record);
 
-		for (std::size_t i = first; i < groups_.size(); i++) {
+		/* One buffer for all: a reader's memory stays that of the largest group. */
+		Bytes bytes = std::move(tail.bytes);
+
+		for (std::size_t i = first + 1; i < groups_.size(); i++) {
 			store_->read_group(groups_[i], bytes);
-			visit(bytes, i == first ? from - first_record_[i] : 0);
+			visit(bytes, 0);
 		}
 	}
 	visit(kernel_, from > stored_records_ ? from - stored_records_ : 0);

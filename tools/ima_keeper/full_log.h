@@ -7,7 +7,8 @@
  * Reading it costs the journal and the kernel's lists, which the keeper
  * keeps short; records are served group by group (the journal knows each
  * group's offset and number of records), so a reader holds one group at a
- * time, and reaches any record by reading one group.
+ * time, and reaches any record by reading one group from the checkpoint
+ * before it (checkpoints.h).
  */
 #pragma once
 

@@ -40,9 +40,9 @@ const char kUsageFaultInjection[] = R"(ENVIRONMENT
        IMA_KEEPER_FAULT=POINT
               This is a test build (make FAULT_INJECTION=1), which is never
               installed: kill the keeper (SIGKILL) at POINT of a save
-              (staged, begun, torn-data, data-written, torn-journal,
-              committed, deleted; rolled-back in a rollback), fail with
-              ENOSPC where the journal records a deletion
+              (staged, begun, torn-data, data-written, checkpoints-written,
+              torn-journal, committed, deleted; rolled-back in a rollback),
+              fail with ENOSPC where the journal records a deletion
               (full-after-delete), or take ESTALE for the kernel's answer to
               D or N (estale).
 
@@ -178,15 +178,23 @@ STORE
               One checksummed entry per group saved, deleted or rolled back,
               and per boot the log spans.
 
+       DIR/logs/NNNNNN/sha256_checkpoints
+              Where to resume each group's sha256 every 64 KiB, so that log
+              --from K checks the part of a group it prints. Derived from
+              the data: a damaged one is not trusted, and the keeper writes
+              the current log's anew when it does not match; without one,
+              groups are read whole.
+
        DIR/lock
               Held by the running keeper.
 
        A store that does not check out is never truncated silently: the
        keeper refuses it and names the group and the offset. Commands that
-       read records check each group they read (log, verify, mount);
-       count reads only the journal, unless PCR 10 must settle a save's
-       outcome or this boot's log first (see below), which replays the log
-       once.
+       read records check what they read against the journal's sha256 of
+       each group (log, verify, mount; log --from K from the checkpoint
+       before K); count reads only the journal, unless PCR 10 must settle
+       a save's outcome or this boot's log first (see below), which
+       replays the log once.
 
        A save interrupted between its commit and the journal entry that
        says what became of it is settled by PCR 10: the log with the

@@ -29,6 +29,28 @@ void say(const std::string &message)
 	std::fprintf(stderr, "ima-keeper: %s\n", message.c_str());
 }
 
+void say_store_notes(Store &store)
+{
+	for (const std::string &note : store.take_notes())
+		say("store: " + note);
+}
+
+/* Says what the store noted when the scope ends, by an exception too. */
+class StoreNotes {
+public:
+	explicit StoreNotes(std::optional<Store> &store) : store_(store) {}
+	StoreNotes(const StoreNotes &) = delete;
+	StoreNotes &operator=(const StoreNotes &) = delete;
+	~StoreNotes()
+	{
+		if (store_)
+			say_store_notes(*store_);
+	}
+
+private:
+	std::optional<Store> &store_;
+};
+
 std::string describe_group(const Group &group)
 {
 	return "group " + std::to_string(group.number) + " (" + std::to_string(group.records) +
@@ -105,6 +127,7 @@ void Keeper::open_current_log()
 		for (const std::string &repair : store_->repairs())
 			say("store: removed " + repair + " left by an interrupted write in " +
 			    last->path);
+		say_store_notes(*store_);
 	}
 	CurrentLog current = find_current_log(logs, boot_id);
 	if (current.log && current.continued) {
@@ -122,6 +145,7 @@ void Keeper::open_current_log()
 		store_.reset();
 		current.log = create_log(dir_, last, boot_id);
 		store_.emplace(current.log->path, Store::Mode::write);
+		say_store_notes(*store_);
 		say("boot " + boot_id + " starts the log " + current.log->path);
 	}
 	log_ = current.log;
@@ -130,6 +154,7 @@ void Keeper::open_current_log()
 std::uint64_t Keeper::transaction(bool save_current)
 {
 	StoreLock lock(transaction_lock_path(dir_), StoreLock::Kind::exclusive);
+	StoreNotes notes(store_);
 	/* Replaying the log takes a while: not while the files are held. */
 	std::optional<PendingDecision> pending;
 	if (store_->pending_group())
@@ -157,6 +182,7 @@ void Keeper::reconcile_now()
 std::uint64_t Keeper::adopt(const Bytes &sha1_list)
 {
 	StoreLock lock(transaction_lock_path(dir_), StoreLock::Kind::exclusive);
+	StoreNotes notes(store_);
 	std::vector<std::size_t> bounds = ima::sha1_record_bounds(sha1_list);
 	std::uint64_t records = bounds.size() - 1;
 	std::uint64_t done = store_->records();

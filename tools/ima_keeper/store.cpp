@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <system_error>
 #include <unistd.h>
+#include <utility>
 
 #include "fault.h"
 #include "ima/hash.h"
@@ -171,6 +172,19 @@ bool all_zero(ByteView bytes)
 	return std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t b) { return b == 0; });
 }
 
+/* Whether @fd is a regular file that begins with @bytes; reads no more than them. */
+bool holds_at_least(int fd, ByteView bytes)
+{
+	struct stat st;
+
+	if (::fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+	    static_cast<std::uint64_t>(st.st_size) < bytes.size())
+		return false;
+	Bytes start(bytes.size());
+	read_exactly_at(fd, start.data(), start.size(), 0, "the checkpoints file");
+	return std::ranges::equal(start, bytes);
+}
+
 } // namespace
 
 Store::Store(std::string dir, Mode mode) : dir_(std::move(dir)), mode_(mode)
@@ -189,7 +203,7 @@ Store::Store(std::string dir, Mode mode) : dir_(std::move(dir)), mode_(mode)
 	if (!journal_fd_)
 		return;
 	load_journal();
-	check_data();
+	Bytes checkpoints = check_data();
 	if (mode_ != Mode::write)
 		return;
 	repair_tail();
@@ -200,6 +214,7 @@ Store::Store(std::string dir, Mode mode) : dir_(std::move(dir)), mode_(mode)
 	sync_or_throw(data_fd_.get(), data_path());
 	sync_or_throw(journal_fd_.get(), dir_ + "/" + kJournalFileName);
 	sync_or_throw(dir_fd_.get(), dir_);
+	make_checkpoints_match(checkpoints);
 }
 
 /*
@@ -318,20 +333,35 @@ std::string Store::describe_group(const Group &group) const
 	       " to " + std::to_string(group.offset + group.length) + " of " + data_path() + ")";
 }
 
-void Store::check_data()
+void Store::check_digest(const Group &group, ByteView sha256) const
+{
+	if (!std::ranges::equal(sha256, group.sha256))
+		corrupted(describe_group(group) + ": the bytes do not match the group's sha256");
+}
+
+/* Write mode: checks every group; returns the checkpoints file they make. */
+Bytes Store::check_data()
 {
 	data_size_ = data_fd_ ? file_size(data_fd_.get(), data_path()) : 0;
 	Bytes bytes;
+	Bytes checkpoints = encode_checkpoints_header();
 	for (const Group &group : groups_) {
 		if (group.offset + group.length > data_size_)
 			corrupted(describe_group(group) + ": the file ends at byte " +
 				  std::to_string(data_size_));
 		/* Read mode checks a group when it reads it (read_group()). */
-		if (mode_ == Mode::write)
-			read_group(group, bytes);
+		if (mode_ != Mode::write)
+			continue;
+		bytes.resize(group.length);
+		if (group.length)
+			read_exactly_at(data_fd_.get(), bytes.data(), bytes.size(), group.offset,
+					data_path());
+		GroupDigest digest = digest_group(bytes, group.records);
+		check_digest(group, digest.sha256);
+		ima::append(checkpoints, encode_checkpoints(group.number, digest.checkpoints));
 	}
 	if (data_size_ <= data_end())
-		return;
+		return checkpoints;
 	std::uint64_t tail = data_size_ - data_end();
 	/* A save that began, or a rollback that did not truncate yet. */
 	const std::optional<Group> &accounted = begun_ ? begun_ : rolled_back_;
@@ -340,6 +370,51 @@ void Store::check_data()
 			  "committed group (from byte " + std::to_string(data_end()) +
 			  ") that no begun save in the journal accounts for: the journal is short");
 	repairs_.push_back(std::to_string(tail) + " uncommitted bytes at the end of " + data_path());
+	return checkpoints;
+}
+
+/*
+ * Makes the checkpoints file hold @checkpoints, those of the committed
+ * groups: slots past them (a crash during a save or a rollback) are cut;
+ * a file that is missing while groups are not, or holds anything else (a
+ * keeper that does not write it saved, or it is damaged), is written anew.
+ * Best effort: the file is derived from the data, so a keeper that cannot
+ * write it saves without it, and readers check whole groups.
+ */
+void Store::make_checkpoints_match(const Bytes &checkpoints)
+{
+	std::string path = checkpoints_path();
+	std::string temp = path + ".new";
+
+	try {
+		/* What a crash while writing it anew left. */
+		::unlink(temp.c_str());
+		/* O_NONBLOCK: whatever is there, it is not waited for. */
+		ima::OpenResult existing = ima::try_open(path, O_RDWR | O_NONBLOCK);
+		if (!existing.error && holds_at_least(existing.fd.get(), checkpoints)) {
+			checkpoints_fd_ = std::move(existing.fd);
+			std::uint64_t size = file_size(checkpoints_fd_.get(), path);
+			checkpoints_end_ = size;
+			if (size > checkpoints.size())
+				repairs_.push_back(std::to_string(size - checkpoints.size()) +
+						   " bytes of checkpoints past the committed groups");
+			truncate_checkpoints(checkpoints.size());
+			return;
+		}
+		UniqueFd fd = ima::open_or_throw(temp, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		if (int error = write_at(fd.get(), checkpoints, 0))
+			throw std::system_error(error, std::generic_category(), "write " + temp);
+		sync_or_throw(fd.get(), temp);
+		if (::rename(temp.c_str(), path.c_str()))
+			ima::throw_errno("rename " + temp + " to " + path);
+		sync_or_throw(dir_fd_.get(), dir_);
+		checkpoints_fd_ = std::move(fd);
+		checkpoints_end_ = checkpoints.size();
+		if (existing.error != ENOENT || !groups_.empty())
+			notes_.push_back("wrote " + path + " anew from the data");
+	} catch (const std::exception &error) {
+		drop_checkpoints(error.what());
+	}
 }
 
 /* What a crash during a write left: written, never committed. */
@@ -403,8 +478,78 @@ void Store::read_group(const Group &group, Bytes &bytes) const
 	if (group.length)
 		read_exactly_at(data_fd_.get(), bytes.data(), bytes.size(), group.offset,
 				data_path());
-	if (ima::hash(ima::HashAlgo::sha256, bytes) != group.sha256)
-		corrupted(describe_group(group) + ": the bytes do not match the group's sha256");
+	check_digest(group, ima::hash(ima::HashAlgo::sha256, bytes));
+}
+
+/* Where the slots of @group begin in the checkpoints file. */
+std::uint64_t Store::checkpoints_offset(const Group &group) const
+{
+	std::uint64_t slots = 0;
+
+	for (const Group &before : groups_) {
+		if (before.number >= group.number)
+			break;
+		slots += checkpoint_slots(before.length);
+	}
+	return kCheckpointsHeaderSize + slots * kCheckpointSlotSize;
+}
+
+Store::GroupTail Store::read_group_from(const Group &group, std::uint64_t record) const
+{
+	std::uint64_t slots = checkpoint_slots(group.length);
+
+	if (record == 0 || slots == 0)
+		return {read_group(group), 0};
+	/* O_NONBLOCK: whatever is there, it is not waited for. */
+	ima::OpenResult file = ima::try_open(checkpoints_path(), O_RDONLY | O_NONBLOCK);
+	Bytes header(kCheckpointsHeaderSize);
+	Bytes slot_bytes(slots * kCheckpointSlotSize);
+	try {
+		if (!file.error) {
+			read_exactly_at(file.fd.get(), header.data(), header.size(), 0,
+					checkpoints_path());
+			read_exactly_at(file.fd.get(), slot_bytes.data(), slot_bytes.size(),
+					checkpoints_offset(group), checkpoints_path());
+		}
+	} catch (const std::runtime_error &) {
+		/* Too short or unreadable: what was read fails its checks. */
+	}
+	std::optional<Checkpoint> checkpoint;
+	if (is_checkpoints_header(header))
+		checkpoint = checkpoint_before(slot_bytes, group.number, record);
+	if (checkpoint) {
+		if (std::optional<GroupTail> tail = read_checked_tail(group, *checkpoint))
+			return std::move(*tail);
+	}
+	return {read_group(group), 0};
+}
+
+/*
+ * The group's bytes from @checkpoint on, if the sha256 resumed there
+ * matches the group's and they hold the records the checkpoint says; the
+ * caller then reads the whole group, which tells a damaged checkpoint
+ * from damaged data.
+ */
+std::optional<Store::GroupTail> Store::read_checked_tail(const Group &group,
+							 const Checkpoint &checkpoint) const
+{
+	std::uint64_t block_start = checkpoint.midstate.blocks * ima::kSha256BlockSize;
+
+	if (checkpoint.offset > group.length || checkpoint.record > group.records)
+		return std::nullopt;
+	/* The part of a block before the record, hashed and not served. */
+	Bytes before = read_data(group.offset + block_start, checkpoint.offset - block_start);
+	Bytes bytes = read_data(group.offset + checkpoint.offset, group.length - checkpoint.offset);
+	if (ima::ResumableSha256(checkpoint.midstate).update(before).update(bytes).finish() !=
+	    group.sha256)
+		return std::nullopt;
+	try {
+		if (ima::sha1_record_bounds(bytes).size() - 1 != group.records - checkpoint.record)
+			return std::nullopt;
+	} catch (const ima::ParseError &) {
+		return std::nullopt;
+	}
+	return GroupTail{std::move(bytes), checkpoint.record};
 }
 
 bool Store::spans_boot(const std::string &boot_id) const
@@ -457,7 +602,8 @@ const Group &Store::append_group(ByteView bytes, std::uint64_t records, Flavor f
 	group.length = bytes.size();
 	group.records = records;
 	group.flavor = flavor;
-	group.sha256 = ima::hash(ima::HashAlgo::sha256, bytes);
+	GroupDigest digest = digest_group(bytes, records);
+	group.sha256 = digest.sha256;
 	group.ascii_size = ascii_size_or_zero(bytes);
 
 	/* Announced first: data past the committed groups is then explained. */
@@ -471,25 +617,92 @@ const Group &Store::append_group(ByteView bytes, std::uint64_t records, Flavor f
 	crash_if_fault("torn-data");
 	sync_or_throw(data_fd_.get(), data_path());
 	crash_if_fault("data-written");
+	if (int error = write_checkpoints(group, digest.checkpoints)) {
+		abandon_begun_group(group);
+		throw_write_error(error, checkpoints_path(), kNothingDeleted);
+	}
+	crash_if_fault("checkpoints-written");
 	try {
 		append_entry(kEntryGroupSaved, group, kNothingDeleted);
 	} catch (const StoreFull &) {
 		abandon_begun_group(group);
 		throw;
 	}
+	if (checkpoints_fd_)
+		checkpoints_end_ += digest.checkpoints.size() * kCheckpointSlotSize;
 	next_number_++;
 	data_size_ = group.offset + group.length;
 	groups_.push_back(group);
 	return groups_.back();
 }
 
-/* Takes back what a failed append wrote: its data and its begun entry. */
+/*
+ * Appends a group's slots. Returns the errno of a lack of space, which
+ * fails the save as it would for the data, or 0: after any other error the
+ * checkpoints are given up, and readers of the group check all of it.
+ */
+int Store::write_checkpoints(const Group &group, const std::vector<Checkpoint> &checkpoints)
+{
+	if (!checkpoints_fd_)
+		return 0;
+	int error = write_at(checkpoints_fd_.get(), encode_checkpoints(group.number, checkpoints),
+			     checkpoints_end_);
+	if (!error && ::fsync(checkpoints_fd_.get()))
+		error = errno;
+	if (error == ENOSPC || error == EDQUOT)
+		return error;
+	if (error)
+		drop_checkpoints(std::error_code(error, std::generic_category()).message());
+	return 0;
+}
+
+/* Cuts the checkpoints file to @size bytes, if it is longer. */
+void Store::truncate_checkpoints(std::uint64_t size)
+{
+	struct stat st;
+
+	if (!checkpoints_fd_)
+		return;
+	if (!::fstat(checkpoints_fd_.get(), &st) && static_cast<std::uint64_t>(st.st_size) == size) {
+		checkpoints_end_ = size;
+		return;
+	}
+	if (::ftruncate(checkpoints_fd_.get(), static_cast<off_t>(size)) ||
+	    ::fsync(checkpoints_fd_.get())) {
+		drop_checkpoints(std::error_code(errno, std::generic_category()).message());
+		return;
+	}
+	checkpoints_end_ = size;
+}
+
+/*
+ * Saves go on without the checkpoints file: it goes, so that no slot in
+ * it is out of step with the groups, and the next keeper writes it anew.
+ */
+void Store::drop_checkpoints(const std::string &why)
+{
+	std::string path = checkpoints_path();
+
+	checkpoints_fd_.reset();
+	::unlink((path + ".new").c_str());
+	::unlink(path.c_str());
+	::fsync(dir_fd_.get());
+	notes_.push_back("saving without " + path + " (" + why + "); readers check whole groups");
+}
+
+std::vector<std::string> Store::take_notes()
+{
+	return std::exchange(notes_, {});
+}
+
+/* Takes back what a failed append wrote: its data, checkpoints and begun entry. */
 void Store::abandon_begun_group(const Group &group)
 {
 	std::string path = dir_ + "/" + kJournalFileName;
 
 	truncate_or_throw(data_fd_.get(), group.offset, data_path());
 	sync_or_throw(data_fd_.get(), data_path());
+	truncate_checkpoints(checkpoints_end_);
 	journal_end_ -= kJournalEntrySize;
 	truncate_or_throw(journal_fd_.get(), journal_end_, path);
 	sync_or_throw(journal_fd_.get(), path);
@@ -517,6 +730,7 @@ void Store::roll_back()
 	crash_if_fault("rolled-back");
 	truncate_or_throw(data_fd_.get(), group.offset, data_path());
 	sync_or_throw(data_fd_.get(), data_path());
+	truncate_checkpoints(checkpoints_offset(group));
 	groups_.pop_back();
 	data_size_ = group.offset;
 }

@@ -4,13 +4,15 @@
  * kexec soft reboots that continued it) moved out of the kernel, on disk.
  * The store directory holds one such log per cold boot (logs.h).
  *
- * A log is a directory with two files:
+ * A log is a directory with three files (older keepers wrote the first two):
  *
  *	binary_runtime_measurements	the saved records, group after group,
  *					in the kernel's binary format of the
  *					sha1 list: read in order, one binary
  *					measurement list (evmctl reads it)
  *	journal				one fixed-size entry per event, appended
+ *	sha256_checkpoints		where to resume the sha256 of a group
+ *					from its middle (checkpoints.h)
  *
  * Journal entries (kJournalEntrySize bytes, integers little-endian):
  *
@@ -38,18 +40,20 @@
  * reboot that carried the log's records on adds one. A log converted from
  * the single-log layout of older keepers has none before its first group.
  *
- * A save appends a "begun" entry, then the group's bytes, then its "saved"
- * entry, each made durable before the next: the group is committed once
- * the saved entry is, and the kernel is told to delete its records only
- * then. What a crash during a save leaves is a last begun entry, at most
- * that group's bytes past the last committed group (or those of a group
- * the last entry rolled back), and a torn last journal entry (any part of
- * one, or a whole one of zeros): it is ignored
- * when reading and removed when a keeper opens the store. Anything else
- * that does not check out is refused, naming the file, the group and the
- * offset, and nothing is changed: a missing journal next to saved bytes,
- * saved bytes no begun entry accounts for (a short journal), an entry's
- * checksum, a group's sha256, a data file shorter than the journal says.
+ * A save appends a "begun" entry, then the group's bytes and its
+ * checkpoints, then its "saved" entry, each made durable before the next:
+ * the group is committed once the saved entry is, and the kernel is told
+ * to delete its records only then. What a crash during a save leaves is a
+ * last begun entry, at most that group's bytes past the last committed
+ * group (or those of a group the last entry rolled back), its checkpoints
+ * past those of the committed groups, and a torn last journal entry (any
+ * part of one, or a whole one of zeros): it is ignored when reading and
+ * removed when a keeper opens the store. Anything else that does not check
+ * out is refused, naming the file, the group and the offset, and nothing
+ * is changed: a missing journal next to saved bytes, saved bytes no begun
+ * entry accounts for (a short journal), an entry's checksum, a group's
+ * sha256, a data file shorter than the journal says. The checkpoints file
+ * is never a reason to refuse: it is derived from the data (checkpoints.h).
  */
 #pragma once
 
@@ -60,6 +64,7 @@
 #include <string>
 #include <vector>
 
+#include "checkpoints.h"
 #include "ima/bytes.h"
 #include "ima/sys.h"
 
@@ -105,9 +110,10 @@ public:
 	/*
 	 * Opens the log in @dir and checks its journal, and that the data
 	 * file holds every group. In write mode the directory and files are
-	 * created if missing, every group's sha256 is checked, and what a
-	 * torn write left behind is removed; in read mode a group's sha256
-	 * is checked when it is read. Throws StoreCorrupted.
+	 * created if missing, every group's sha256 is checked, what a torn
+	 * write left behind is removed, and the checkpoints file is made to
+	 * match the groups; in read mode a group's sha256 is checked when it
+	 * is read. Throws StoreCorrupted.
 	 */
 	Store(std::string dir, Mode mode);
 	Store(Store &&) = default;
@@ -115,6 +121,7 @@ public:
 
 	const std::string &dir() const { return dir_; }
 	std::string data_path() const { return dir_ + "/" + kDataFileName; }
+	std::string checkpoints_path() const { return dir_ + "/" + kCheckpointsFileName; }
 
 	/* The committed groups, rolled back ones left out. */
 	const std::vector<Group> &groups() const { return groups_; }
@@ -128,6 +135,8 @@ public:
 	bool spans_boot(const std::string &boot_id) const;
 	/* What opening the store repaired (a torn write), for the log. */
 	const std::vector<std::string> &repairs() const { return repairs_; }
+	/* What became of the checkpoints file since last asked (written anew, given up). */
+	std::vector<std::string> take_notes();
 
 	/* Bytes [offset, offset + length) of the data file. */
 	ima::Bytes read_data(std::uint64_t offset, std::uint64_t length) const;
@@ -135,12 +144,26 @@ public:
 	ima::Bytes read_group(const Group &group) const;
 	/* The same into @bytes, whose memory a reader of many groups reuses. */
 	void read_group(const Group &group, ima::Bytes &bytes) const;
+
+	/* The bytes of a group from its record first_record on. */
+	struct GroupTail {
+		ima::Bytes bytes;
+		std::uint64_t first_record = 0;
+	};
+	/*
+	 * The bytes of a group from its record @record, or from a record
+	 * before it, on: from the last checkpoint at or before @record, the
+	 * sha256 resumed there and checked against the group's, or else the
+	 * whole group. Every byte returned is checked (StoreCorrupted).
+	 */
+	GroupTail read_group_from(const Group &group, std::uint64_t record) const;
 	ima::Bytes read_all_data() const { return read_data(0, data_end()); }
 
 	/*
-	 * Appends a group and makes it durable: data, fsync, journal entry,
-	 * fsync, fsync of the directory. Throws StoreFull (after taking
-	 * back what it wrote) when the disk is full.
+	 * Appends a group and makes it durable: begun entry, data, fsync,
+	 * checkpoints, fsync, saved entry, fsync, fsync of the directory.
+	 * Throws StoreFull (after taking back what it wrote) when the disk
+	 * is full; a failed write of the checkpoints only gives them up.
 	 */
 	const Group &append_group(ima::ByteView bytes, std::uint64_t records, Flavor flavor);
 	/* Records that the kernel deleted the pending group's records. */
@@ -155,7 +178,15 @@ private:
 	void load_journal();
 	void load_boot_entry(const Group &entry, std::uint64_t at);
 	std::string describe_group(const Group &group) const;
-	void check_data();
+	void check_digest(const Group &group, ima::ByteView sha256) const;
+	ima::Bytes check_data();
+	void make_checkpoints_match(const ima::Bytes &checkpoints);
+	std::uint64_t checkpoints_offset(const Group &group) const;
+	std::optional<GroupTail> read_checked_tail(const Group &group,
+						   const Checkpoint &checkpoint) const;
+	int write_checkpoints(const Group &group, const std::vector<Checkpoint> &checkpoints);
+	void truncate_checkpoints(std::uint64_t size);
+	void drop_checkpoints(const std::string &why);
 	void repair_tail();
 	void append_entry(std::uint32_t kind, const Group &group, const std::string &consequence);
 	void abandon_begun_group(const Group &group);
@@ -165,6 +196,9 @@ private:
 	ima::UniqueFd dir_fd_;
 	ima::UniqueFd data_fd_;
 	ima::UniqueFd journal_fd_;
+	/* Write mode: the checkpoints of the committed groups, checkpoints_end_ bytes. */
+	ima::UniqueFd checkpoints_fd_;
+	std::uint64_t checkpoints_end_ = 0;
 	std::vector<Group> groups_;
 	std::vector<std::string> boots_;
 	std::uint64_t next_number_ = 0;
@@ -178,6 +212,7 @@ private:
 	 */
 	std::optional<Group> rolled_back_;
 	std::vector<std::string> repairs_;
+	std::vector<std::string> notes_;
 };
 
 /* An flock() held on a file of the store until destruction. */

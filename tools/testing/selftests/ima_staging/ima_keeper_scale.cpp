@@ -3,13 +3,14 @@
  * Benchmark: what reading ima-keeper's store costs when it is large. A store
  * of --records N made-up ima-ng records (default 1,000,000), adopted in
  * groups of 10,000 (the size "ima-keeper run" saves by default), is read
- * with count, log --from the last record, log --from the middle and the
- * FUSE view (its size, its last bytes, the whole file). Each figure is the
- * median wall time of three runs and the peak resident memory of the
- * command (or of the view's process), printed, never asserted; the tests
- * check that the answers are right. A command's peak counts what this
- * program had resident when it forked it (Linux keeps the high-water mark
- * across exec): an empty command shows that part.
+ * with count, log --from the last record (with the group's checkpoints
+ * and without them), log --from the middle and the FUSE view (its size,
+ * its last bytes, the whole file). Each figure is the median wall time of
+ * three runs and the peak resident memory of the command (or of the view's
+ * process), printed, never asserted; the tests check that the answers are
+ * right. A command's peak counts what this program had resident when it
+ * forked it (Linux keeps the high-water mark across exec): an empty
+ * command shows that part.
  *
  *   ima_keeper_scale [--records N]
  */
@@ -251,6 +252,22 @@ KTAP_TEST(reading_a_large_store)
 			  "/scale/file-" + std::to_string(records_in_store - 1));
 	report("log --from " + std::to_string(records_in_store - 1) + " (the last stored record)",
 	       last);
+	{
+		/* What the checkpoints save: the whole group checked, as a reader without them. */
+		std::string checkpoints = kStore + "/logs/000001/sha256_checkpoints";
+		std::string aside = checkpoints + ".aside";
+
+		if (::rename(checkpoints.c_str(), aside.c_str()))
+			throw_errno("rename " + checkpoints);
+		Timed whole = run_keeper_timed({"log", "--from", std::to_string(records_in_store - 1)});
+		if (::rename(aside.c_str(), checkpoints.c_str()))
+			throw_errno("rename " + aside);
+		EXPECT_EQ(whole.exit_code, 0);
+		EXPECT_TRUE(whole.out == last.out);
+		report("log --from " + std::to_string(records_in_store - 1) +
+			       " without sha256_checkpoints (its whole group checked)",
+		       whole);
+	}
 
 	Timed end = run_keeper_timed({"log", "--from", std::to_string(total)});
 	EXPECT_EQ(end.exit_code, 0);

@@ -50,14 +50,20 @@ const std::string kStore = kStoreMount + "/store";
 const std::string kLog = kStore + "/logs/000001";
 const std::string kStoreData = kLog + "/binary_runtime_measurements";
 const std::string kStoreJournal = kLog + "/journal";
+const std::string kStoreCheckpoints = kLog + "/sha256_checkpoints";
 const std::string kViewDir = "/tmp/keeper-view";
 const std::string kFiller = kStoreMount + "/filler";
 constexpr std::size_t kJournalEntry = 96;
+/* The checkpoints file (tools/ima_keeper/checkpoints.h). */
+constexpr std::size_t kCheckpointInterval = 65536;
+constexpr std::size_t kCheckpointsHeader = 16;
+constexpr std::size_t kCheckpointSlot = 64;
 /* ima-keeper's exit status for a store that does not check out. */
 constexpr int kStoreCorruptedExit = 3;
 
 const std::vector<std::string> kFaultPoints = {
-	"staged", "begun", "torn-data", "data-written", "torn-journal", "committed", "deleted",
+	"staged",	"begun",     "torn-data", "data-written", "checkpoints-written",
+	"torn-journal", "committed", "deleted",
 };
 
 LogModel &model()
@@ -468,6 +474,236 @@ KTAP_TEST(adopt_stores_a_long_list_in_groups)
 	EXPECT_TRUE(contains(unknown.err, "no log of the boot 00000000-0000-4000-8000-000000000000"));
 }
 
+/* The records of @list that begin at or after each checkpoint of its first @records records. */
+std::vector<std::size_t> records_at_checkpoints(ByteView list, std::size_t records)
+{
+	std::vector<std::size_t> bounds = sha1_record_bounds(list);
+	std::vector<std::size_t> found;
+	std::size_t record = 0;
+
+	for (std::size_t at = kCheckpointInterval; at < bounds[records]; at += kCheckpointInterval) {
+		while (bounds[record] < at)
+			record++;
+		found.push_back(record);
+	}
+	return found;
+}
+
+void store_le32(Bytes &bytes, std::size_t offset, std::uint32_t value)
+{
+	for (std::size_t i = 0; i < 4; i++)
+		bytes[offset + i] = static_cast<std::uint8_t>(value >> (8 * i));
+}
+
+void store_le64(Bytes &bytes, std::size_t offset, std::uint64_t value)
+{
+	for (std::size_t i = 0; i < 8; i++)
+		bytes[offset + i] = static_cast<std::uint8_t>(value >> (8 * i));
+}
+
+/*
+ * Changes the checkpoint slot at @offset of @path with @change and gives it
+ * a checksum that checks out: a slot that is wrong, not damaged.
+ */
+void rewrite_slot(const std::string &path, std::size_t offset,
+		  const std::function<void(Bytes &)> &change)
+{
+	constexpr std::size_t kChecksumOffset = 56;
+	Bytes file = read_file(path);
+	Bytes slot(file.begin() + static_cast<std::ptrdiff_t>(offset),
+		   file.begin() + static_cast<std::ptrdiff_t>(offset + kCheckpointSlot));
+
+	change(slot);
+	Bytes checksum = hash(HashAlgo::sha256, ByteView(slot).first(kChecksumOffset));
+	std::copy(checksum.begin(), checksum.begin() + (kCheckpointSlot - kChecksumOffset),
+		  slot.begin() + kChecksumOffset);
+	std::copy(slot.begin(), slot.end(), file.begin() + static_cast<std::ptrdiff_t>(offset));
+	write_file(path, file);
+}
+
+/* "log --from @from" of @store begins with @list from its record @from on. */
+void expect_log_from(const std::string &store, ByteView list, std::size_t from)
+{
+	ktap::ScopedContext context("--from " + std::to_string(from));
+	ByteView expected = list.subspan(sha1_record_bounds(list)[from]);
+	KeeperRun log = run_keeper(store, {"log", "--from", std::to_string(from)});
+
+	ASSERT_EQ(log.exit_code, 0);
+	ASSERT_GE(log.out.size(), expected.size());
+	EXPECT_TRUE(std::ranges::equal(ByteView(log.out).first(expected.size()), expected));
+}
+
+/*
+ * log --from K reads the group that holds K from the checkpoint before K
+ * and checks those bytes against the group's sha256: a damaged checkpoint
+ * or a missing checkpoints file sends it back to the whole group, damaged
+ * bytes it serves are refused, damaged bytes before the checkpoint are not
+ * read (the first reader of those bytes refuses them).
+ */
+KTAP_TEST(log_from_k_checks_the_group_from_the_checkpoint_before_k)
+{
+	set_up();
+	TempDir other("keeper_checkpoints");
+	std::string store = other.file("store");
+	std::string data = store + "/logs/000001/binary_runtime_measurements";
+	std::string checkpoints = store + "/logs/000001/sha256_checkpoints";
+	TempFile list_file("keeper_checkpoints_list");
+	const Bytes list = made_up_list(20000);
+	list_file.write(list);
+	ASSERT_EQ(run_keeper(store, {"adopt", list_file.path()}).exit_code, 0);
+
+	/* Two groups of 10,000 records, about 1 MB each. */
+	const std::vector<std::size_t> bounds = sha1_record_bounds(list);
+	const std::vector<std::size_t> first = records_at_checkpoints(list, 10000);
+	const std::vector<std::size_t> second = records_at_checkpoints(
+		ByteView(list).subspan(bounds[10000]), 10000);
+	ASSERT_GE(first.size(), 10u);
+	EXPECT_EQ(read_file(checkpoints).size(),
+		  kCheckpointsHeader + (first.size() + second.size()) * kCheckpointSlot);
+
+	std::size_t last = first.back();
+	for (std::size_t from : {std::size_t(0), first[0] - 1, first[0], first[0] + 1, last - 1, last,
+				 last + 1, std::size_t(9999), std::size_t(10000),
+				 10000 + second.back(), std::size_t(19999)})
+		expect_log_from(store, list, from);
+	KeeperRun text = run_keeper(store, {"log", "--from", std::to_string(last + 1), "--format",
+					    "ascii"});
+	EXPECT_EQ(text.exit_code, 0);
+	EXPECT_TRUE(text.out_text().starts_with(format_ascii_records(parse_sha1_list(list), last + 1)));
+
+	const Bytes saved_checkpoints = read_file(checkpoints);
+	std::size_t last_slot = kCheckpointsHeader + (first.size() - 1) * kCheckpointSlot;
+	{
+		ktap::ScopedContext context("a damaged checkpoint");
+		flip_byte(checkpoints, static_cast<off_t>(last_slot + 30));
+		expect_log_from(store, list, last + 1);
+		write_file(checkpoints, saved_checkpoints);
+	}
+	/* Slots whose checksum checks out but whose content is wrong. */
+	const std::vector<std::pair<std::string, std::function<void(Bytes &)>>> wrong_slots = {
+		{"the next record named", [](Bytes &slot) { store_le32(slot, 12, load_le32(slot, 12) + 1); }},
+		{"an offset 64 bytes on", [](Bytes &slot) { store_le64(slot, 16, load_le64(slot, 16) + 64); }},
+		{"an offset 1 byte on", [](Bytes &slot) { store_le64(slot, 16, load_le64(slot, 16) + 1); }},
+		{"another sha256 state", [](Bytes &slot) { slot[24] ^= 1; }},
+	};
+	for (const auto &[what, change] : wrong_slots) {
+		ktap::ScopedContext context("a checkpoint with " + what);
+		rewrite_slot(checkpoints, last_slot, change);
+		expect_log_from(store, list, last + 1);
+		write_file(checkpoints, saved_checkpoints);
+	}
+	{
+		ktap::ScopedContext context("the last two checkpoints swapped");
+		Bytes swapped = saved_checkpoints;
+		auto slot = swapped.begin() + static_cast<std::ptrdiff_t>(last_slot);
+		std::swap_ranges(slot - kCheckpointSlot, slot, slot);
+		write_file(checkpoints, swapped);
+		expect_log_from(store, list, last + 1);
+		write_file(checkpoints, saved_checkpoints);
+	}
+	{
+		ktap::ScopedContext context("no checkpoints file");
+		if (::unlink(checkpoints.c_str()))
+			throw_errno("unlink " + checkpoints);
+		expect_log_from(store, list, last + 1);
+		write_file(checkpoints, saved_checkpoints);
+	}
+	{
+		ktap::ScopedContext context("a damaged byte served");
+		off_t served = static_cast<off_t>(bounds[last] + 5);
+		flip_byte(data, served);
+		KeeperRun log = run_keeper(store, {"log", "--from", std::to_string(last)});
+		EXPECT_EQ(log.exit_code, kStoreCorruptedExit);
+		EXPECT_TRUE(contains(log.err, "group 0"));
+		EXPECT_TRUE(contains(log.err, "sha256"));
+		expect_log_from(store, list, 10000);
+		flip_byte(data, served);
+	}
+	/* The checkpoint of record last resumes the sha256 at this block. */
+	off_t block = static_cast<off_t>(bounds[last] / 64 * 64);
+	{
+		ktap::ScopedContext context("a damaged byte before the checkpoint's block");
+		flip_byte(data, block - 1);
+		expect_log_from(store, list, last);
+		EXPECT_EQ(run_keeper(store, {"log", "--from", std::to_string(last - 1)}).exit_code,
+			  kStoreCorruptedExit);
+		EXPECT_EQ(run_keeper(store, {"log"}).exit_code, kStoreCorruptedExit);
+		flip_byte(data, block - 1);
+	}
+	{
+		ktap::ScopedContext context("a damaged byte in the checkpoint's block");
+		flip_byte(data, block);
+		EXPECT_EQ(run_keeper(store, {"log", "--from", std::to_string(last)}).exit_code,
+			  kStoreCorruptedExit);
+		flip_byte(data, block);
+	}
+	expect_log_from(store, list, 0);
+}
+
+/* The checkpoints file is the one a keeper writes anew from the data. */
+void expect_checkpoints_as_written_anew()
+{
+	const Bytes kept = read_file(kStoreCheckpoints);
+
+	if (::unlink(kStoreCheckpoints.c_str()))
+		throw_errno("unlink " + kStoreCheckpoints);
+	KeeperRun reconcile = run_keeper(kStore, {"reconcile"});
+	EXPECT_EQ(reconcile.exit_code, 0);
+	EXPECT_TRUE(contains(reconcile.err, "wrote " + kStoreCheckpoints + " anew from the data"));
+	EXPECT_TRUE(read_file(kStoreCheckpoints) == kept);
+}
+
+/*
+ * A keeper that opens the store to save makes the checkpoints file match
+ * the data again: after a crash that left the slots of a group it did not
+ * commit, after a keeper that did not write it (no file), and after slots
+ * past the committed groups.
+ */
+KTAP_TEST(a_save_rebuilds_the_checkpoints_of_the_store)
+{
+	set_up();
+	/* 1500 records of 88 bytes or more: a group with two checkpoints. */
+	model().measure(1500);
+	EXPECT_EQ(save("prompt", {.fault = "checkpoints-written", .without_cap_sys_admin = false})
+			  .exit_code,
+		  kKilledExit);
+	KeeperRun next = save("prompt");
+	ASSERT_EQ(next.exit_code, 0);
+	EXPECT_TRUE(contains(next.err, "bytes of checkpoints past the committed groups"));
+	const Bytes checkpoints = read_file(kStoreCheckpoints);
+	ASSERT_GE(checkpoints.size(), kCheckpointsHeader + 2 * kCheckpointSlot);
+	EXPECT_EQ((checkpoints.size() - kCheckpointsHeader) % kCheckpointSlot, 0u);
+	expect_full_log_is_the_model();
+	expect_checkpoints_as_written_anew();
+
+	std::vector<Record> records = model().records();
+	ASSERT_GE(records.size(), 1500u);
+	std::size_t from = records.size() - 100;
+	std::vector<Record> tail(records.begin() + static_cast<std::ptrdiff_t>(from), records.end());
+	if (::unlink(kStoreCheckpoints.c_str()))
+		throw_errno("unlink " + kStoreCheckpoints);
+	KeeperRun log = run_keeper(kStore, {"log", "--from", std::to_string(from)});
+	EXPECT_EQ(log.exit_code, 0);
+	EXPECT_TRUE(log.out == serialize_binary_list(tail));
+
+	model().measure(2);
+	KeeperRun rebuilt = save("prompt");
+	ASSERT_EQ(rebuilt.exit_code, 0);
+	EXPECT_TRUE(contains(rebuilt.err, "anew from the data"));
+	EXPECT_TRUE(read_file(kStoreCheckpoints) == checkpoints);
+
+	Bytes stale = checkpoints;
+	append(stale, Bytes(kCheckpointSlot, 0x77));
+	write_file(kStoreCheckpoints, stale);
+	expect_full_log_is_the_model();
+	model().measure(2);
+	KeeperRun trimmed = save("prompt");
+	ASSERT_EQ(trimmed.exit_code, 0);
+	EXPECT_TRUE(contains(trimmed.err, "64 bytes of checkpoints past the committed groups"));
+	EXPECT_TRUE(read_file(kStoreCheckpoints) == checkpoints);
+	expect_full_log_is_the_model();
+}
+
 KTAP_TEST(thresholds_and_sigusr1_trigger_saves)
 {
 	set_up();
@@ -623,6 +859,7 @@ void crash_at_every_point(const std::function<void()> &before, const std::functi
 			expect_full_log_is_the_model();
 			EXPECT_TRUE(read_file(kStoreData) == model().log());
 			EXPECT_EQ(read_file(kStoreJournal).size() % kJournalEntry, 0u);
+			expect_checkpoints_as_written_anew();
 		}
 	}
 	/* A kill after the deletion leaves a group pending: some were settled. */
@@ -771,7 +1008,9 @@ KTAP_TEST(a_single_log_store_is_converted_by_the_keeper)
 	for (std::string name : {"binary_runtime_measurements", "journal"})
 		if (::rename((kLog + "/" + name).c_str(), (kStore + "/" + name).c_str()))
 			throw_errno("move " + kLog + "/" + name);
-	if (::rmdir(kLog.c_str()) || ::rmdir((kStore + "/logs").c_str()))
+	/* Keepers of that layout wrote no checkpoints. */
+	if (::unlink(kStoreCheckpoints.c_str()) || ::rmdir(kLog.c_str()) ||
+	    ::rmdir((kStore + "/logs").c_str()))
 		throw_errno("remove " + kLog);
 	std::map<std::string, Bytes> files = store_files();
 
@@ -784,6 +1023,7 @@ KTAP_TEST(a_single_log_store_is_converted_by_the_keeper)
 	KeeperRun run = save("prompt");
 	EXPECT_EQ(run.exit_code, 0);
 	EXPECT_TRUE(contains(run.err, "moved the log of the single-log layout to " + kLog));
+	EXPECT_TRUE(contains(run.err, "wrote " + kStoreCheckpoints + " anew from the data"));
 	expect_full_log_is_the_model();
 	EXPECT_TRUE(read_file(kStoreData) == model().log());
 	EXPECT_FALSE(path_exists(kStore + "/journal"));
@@ -812,7 +1052,8 @@ KTAP_TEST(a_crash_during_a_rollback_loses_nothing)
 	set_up();
 	if (booted_with_flush_htable())
 		ktap::skip("a group is rolled back when N did not happen; ima_flush_htable refuses N");
-	model().measure(3);
+	/* A group with checkpoints (see a_save_rebuilds_the_checkpoints_of_the_store). */
+	model().measure(1500);
 	ASSERT_EQ(save("n", {.fault = "committed", .without_cap_sys_admin = false}).exit_code,
 		  kKilledExit);
 	KeeperRun rolling = save("n", {.fault = "rolled-back", .without_cap_sys_admin = false});
@@ -823,11 +1064,13 @@ KTAP_TEST(a_crash_during_a_rollback_loses_nothing)
 	KeeperRun next = save("n");
 	EXPECT_EQ(next.exit_code, 0);
 	EXPECT_TRUE(contains(next.err, "uncommitted bytes"));
+	EXPECT_TRUE(contains(next.err, "bytes of checkpoints past the committed groups"));
 	if (next.exit_code)
 		ktap::note(next.describe());
 	expect_kernel_emptied();
 	expect_full_log_is_the_model();
 	EXPECT_TRUE(read_file(kStoreData) == model().log());
+	expect_checkpoints_as_written_anew();
 }
 
 KTAP_TEST(a_torn_last_write_is_removed_on_start)
