@@ -172,17 +172,22 @@ bool all_zero(ByteView bytes)
 	return std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t b) { return b == 0; });
 }
 
-/* Whether @fd is a regular file that begins with @bytes; reads no more than them. */
-bool holds_at_least(int fd, ByteView bytes)
+/*
+ * The size of @fd if it is a regular file that begins with @bytes; reads
+ * no more than them.
+ */
+std::optional<std::uint64_t> size_if_it_begins_with(int fd, ByteView bytes)
 {
 	struct stat st;
 
 	if (::fstat(fd, &st) || !S_ISREG(st.st_mode) ||
 	    static_cast<std::uint64_t>(st.st_size) < bytes.size())
-		return false;
+		return std::nullopt;
 	Bytes start(bytes.size());
 	read_exactly_at(fd, start.data(), start.size(), 0, "the checkpoints file");
-	return std::ranges::equal(start, bytes);
+	if (!std::ranges::equal(start, bytes))
+		return std::nullopt;
+	return static_cast<std::uint64_t>(st.st_size);
 }
 
 } // namespace
@@ -352,10 +357,7 @@ Bytes Store::check_data()
 		/* Read mode checks a group when it reads it (read_group()). */
 		if (mode_ != Mode::write)
 			continue;
-		bytes.resize(group.length);
-		if (group.length)
-			read_exactly_at(data_fd_.get(), bytes.data(), bytes.size(), group.offset,
-					data_path());
+		read_unchecked(group, bytes);
 		GroupDigest digest = digest_group(bytes, group.records);
 		check_digest(group, digest.sha256);
 		ima::append(checkpoints, encode_checkpoints(group.number, digest.checkpoints));
@@ -391,12 +393,14 @@ void Store::make_checkpoints_match(const Bytes &checkpoints)
 		::unlink(temp.c_str());
 		/* O_NONBLOCK: whatever is there, it is not waited for. */
 		ima::OpenResult existing = ima::try_open(path, O_RDWR | O_NONBLOCK);
-		if (!existing.error && holds_at_least(existing.fd.get(), checkpoints)) {
+		std::optional<std::uint64_t> size;
+		if (!existing.error)
+			size = size_if_it_begins_with(existing.fd.get(), checkpoints);
+		if (size) {
 			checkpoints_fd_ = std::move(existing.fd);
-			std::uint64_t size = file_size(checkpoints_fd_.get(), path);
-			checkpoints_end_ = size;
-			if (size > checkpoints.size())
-				repairs_.push_back(std::to_string(size - checkpoints.size()) +
+			checkpoints_end_ = *size;
+			if (*size > checkpoints.size())
+				repairs_.push_back(std::to_string(*size - checkpoints.size()) +
 						   " bytes of checkpoints past the committed groups");
 			truncate_checkpoints(checkpoints.size());
 			return;
@@ -474,11 +478,17 @@ Bytes Store::read_group(const Group &group) const
 
 void Store::read_group(const Group &group, Bytes &bytes) const
 {
+	read_unchecked(group, bytes);
+	check_digest(group, ima::hash(ima::HashAlgo::sha256, bytes));
+}
+
+/* A group's bytes into @bytes, for the caller to check. */
+void Store::read_unchecked(const Group &group, Bytes &bytes) const
+{
 	bytes.resize(group.length);
 	if (group.length)
 		read_exactly_at(data_fd_.get(), bytes.data(), bytes.size(), group.offset,
 				data_path());
-	check_digest(group, ima::hash(ima::HashAlgo::sha256, bytes));
 }
 
 /* Where the slots of @group begin in the checkpoints file. */

@@ -178,6 +178,7 @@ private:
 	void load_journal();
 	void load_boot_entry(const Group &entry, std::uint64_t at);
 	std::string describe_group(const Group &group) const;
+	void read_unchecked(const Group &group, ima::Bytes &bytes) const;
 	void check_digest(const Group &group, ima::ByteView sha256) const;
 	ima::Bytes check_data();
 	void make_checkpoints_match(const ima::Bytes &checkpoints);
