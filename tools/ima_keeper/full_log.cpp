@@ -74,7 +74,7 @@ FullLog::FullLog(std::optional<Store> store, Bytes kernel, bool without_pending)
 		first_record_.push_back(stored_records_);
 		stored_records_ += group.records;
 	}
-	kernel_records_ = count_records(kernel_);
+	kernel_records_ = ima::count_sha1_records(kernel_);
 }
 
 std::uint64_t FullLog::stored_bytes() const

@@ -535,7 +535,7 @@ int run_command(const Options &options)
 	if (command == "adopt") {
 		ima::Bytes list = ima::read_file(options.adopt_file);
 		/* A file that is not a list is refused before the store is touched. */
-		count_records(list);
+		ima::count_sha1_records(list);
 		std::uint64_t adopted = Keeper(options.store, options.flavor).adopt(list);
 		std::printf("adopted %llu records\n", static_cast<unsigned long long>(adopted));
 		return 0;

@@ -257,7 +257,7 @@ std::uint64_t Keeper::reconcile(Writers &writers, const std::optional<PendingDec
 	}
 	if (staged.empty())
 		return 0;
-	say("reconcile: saving " + std::to_string(count_records(staged)) +
+	say("reconcile: saving " + std::to_string(ima::count_sha1_records(staged)) +
 	    " records staged by an interrupted save");
 	return commit_and_delete(writers.staged.get(), "D\n", staged, Flavor::prompt);
 }
@@ -277,7 +277,7 @@ std::uint64_t Keeper::save_staged_list(Writers &writers)
 std::uint64_t Keeper::save_current_list(Writers &writers)
 {
 	Bytes current = read_kernel_list(false);
-	std::uint64_t records = count_records(current);
+	std::uint64_t records = ima::count_sha1_records(current);
 
 	if (records == 0)
 		return 0;
@@ -288,7 +288,7 @@ std::uint64_t Keeper::save_current_list(Writers &writers)
 std::uint64_t Keeper::commit_and_delete(int request_fd, const std::string &request,
 					const Bytes &bytes, Flavor flavor)
 {
-	std::uint64_t records = count_records(bytes);
+	std::uint64_t records = ima::count_sha1_records(bytes);
 	Group group = store_->append_group(bytes, records, flavor);
 
 	crash_if_fault("committed");

@@ -182,11 +182,6 @@ Bytes read_kernel_lists()
 	return lists;
 }
 
-std::uint64_t count_records(ima::ByteView sha1_list)
-{
-	return ima::sha1_record_bounds(sha1_list).size() - 1;
-}
-
 int send(int fd, std::string_view request)
 {
 	ssize_t written = ima::try_write(fd, request);

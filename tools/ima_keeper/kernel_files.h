@@ -71,9 +71,6 @@ ima::Bytes read_kernel_list(bool staged);
 /* The staged list followed by the current one, as the full log shows them. */
 ima::Bytes read_kernel_lists();
 
-/* Records in a sha1 binary list; throws if it does not parse. */
-std::uint64_t count_records(ima::ByteView sha1_list);
-
 /* Writes one request; returns 0 or the errno. */
 int send(int fd, std::string_view request);
 

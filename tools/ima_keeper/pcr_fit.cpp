@@ -61,7 +61,7 @@ std::optional<std::size_t> candidate_matching_pcr(const std::vector<PcrReplay> &
 	int unmatched_while_still = 0;
 
 	for (int attempt = 1; attempt <= kAttempts; attempt++) {
-		std::uint64_t before = count_records(read_kernel_lists());
+		std::uint64_t before = ima::count_sha1_records(read_kernel_lists());
 		Bytes pcr = ima::read_tpm_pcr(bank_name, ima::kImaPcr);
 		Bytes after = read_kernel_lists();
 		std::vector<Record> records = ima::parse_sha1_list(after);

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "fault.h"
+#include "ima/bytes.h"
 #include "ima/hash.h"
 #include "ima/records.h"
 
@@ -167,11 +168,6 @@ std::uint32_t ascii_size_or_zero(ByteView sha1_list)
 	return size > UINT32_MAX ? 0 : static_cast<std::uint32_t>(size);
 }
 
-bool all_zero(ByteView bytes)
-{
-	return std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t b) { return b == 0; });
-}
-
 /*
  * The size of @fd if it is a regular file that begins with @bytes; reads
  * no more than them.
@@ -246,7 +242,8 @@ void Store::load_journal()
 	journal_end_ = size - size % kJournalEntrySize;
 	/* An append the file system extended the file for, then lost. */
 	if (journal_end_ >= kJournalEntrySize &&
-	    all_zero(ByteView(journal).subspan(journal_end_ - kJournalEntrySize, kJournalEntrySize)))
+	    ima::is_all_zero(ByteView(journal).subspan(journal_end_ - kJournalEntrySize,
+						       kJournalEntrySize)))
 		journal_end_ -= kJournalEntrySize;
 	for (std::uint64_t at = 0; at < journal_end_; at += kJournalEntrySize) {
 		ByteView entry = ByteView(journal).subspan(at, kJournalEntrySize);
@@ -326,7 +323,7 @@ void Store::load_boot_entry(const Group &entry, std::uint64_t at)
 
 	if (begun_ || entry.number != next_number_ || entry.offset != data_end() ||
 	    entry.length || entry.records || entry.ascii_size ||
-	    !all_zero(ByteView(entry.sha256).subspan(kBootIdSize)))
+	    !ima::is_all_zero(ByteView(entry.sha256).subspan(kBootIdSize)))
 		corrupted("journal entry " + std::to_string(at / kJournalEntrySize) + " (" +
 			  where(path, at) + ") names a boot where none can be");
 	boots_.push_back(boot_id_text(id));
@@ -554,7 +551,7 @@ std::optional<Store::GroupTail> Store::read_checked_tail(const Group &group,
 	    group.sha256)
 		return std::nullopt;
 	try {
-		if (ima::sha1_record_bounds(bytes).size() - 1 != group.records - checkpoint.record)
+		if (ima::count_sha1_records(bytes) != group.records - checkpoint.record)
 			return std::nullopt;
 	} catch (const ima::ParseError &) {
 		return std::nullopt;

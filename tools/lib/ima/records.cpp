@@ -214,6 +214,11 @@ std::vector<std::size_t> sha1_record_bounds(ByteView data)
 	return binary_record_bounds(data, digest_size(HashAlgo::sha1));
 }
 
+std::uint64_t count_sha1_records(ByteView data)
+{
+	return sha1_record_bounds(data).size() - 1;
+}
+
 /* Splits at single spaces, as the kernel joins the fields. */
 static std::vector<std::string_view> split_fields(std::string_view line)
 {

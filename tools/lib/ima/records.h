@@ -101,6 +101,9 @@ std::vector<std::size_t> binary_record_bounds(ByteView data, std::size_t digest_
 std::vector<Record> parse_sha1_list(ByteView data);
 std::vector<std::size_t> sha1_record_bounds(ByteView data);
 
+/* How many records the sha1 file's list @data holds. Throws ParseError. */
+std::uint64_t count_sha1_records(ByteView data);
+
 /* Parses an ascii list; supports the ima-ng template. */
 std::vector<Record> parse_ascii_list(std::string_view text);
 

@@ -221,7 +221,11 @@ KTAP_TEST(binary_parser_rejects_truncated_lists)
 			continue;
 		ktap::ScopedContext context("list cut to " + std::to_string(size) + " bytes");
 		EXPECT_THROW(parse_binary_list(ByteView(list).first(size), 20), ParseError);
+		EXPECT_THROW(count_sha1_records(ByteView(list).first(size)), ParseError);
 	}
+	EXPECT_EQ(count_sha1_records(list), 2u);
+	EXPECT_EQ(count_sha1_records(ByteView(list).first(record_size)), 1u);
+	EXPECT_EQ(count_sha1_records({}), 0u);
 	/* A sha1 list read with the sha256 digest size does not parse. */
 	EXPECT_THROW(parse_binary_list(list, 32), ParseError);
 }
