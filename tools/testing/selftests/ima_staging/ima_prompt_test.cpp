@@ -421,6 +421,60 @@ KTAP_TEST(reading_in_small_pieces_sees_every_record_once)
 	}
 }
 
+/* Reads @fd with pread() from @offset to the end of the file. */
+static Bytes pread_to_end(int fd, off_t offset)
+{
+	Bytes bytes;
+	std::uint8_t buf[4096];
+	ssize_t n;
+
+	while ((n = ::pread(fd, buf, sizeof(buf), offset)) > 0) {
+		bytes.insert(bytes.end(), buf, buf + n);
+		offset += n;
+	}
+	if (n < 0)
+		throw_errno("pread");
+	return bytes;
+}
+
+/*
+ * An attestation agent keeps the list file open and, at every quote,
+ * reads the records added since the last one: on from where the last read
+ * ended, after an lseek() to the offset it remembered, or with pread() at
+ * it. Each way gives exactly the new records, and an offset inside the old
+ * records still reads what a fresh open reads there.
+ */
+KTAP_TEST(an_agent_rereads_the_open_list_from_where_it_stopped)
+{
+	require_staging();
+	delete_anything_staged();
+	for (ListFormat format : {ListFormat::binary, ListFormat::ascii}) {
+		ktap::ScopedContext context(format == ListFormat::binary ? "binary" : "ascii");
+		const std::string path = ima_path(list_file_name(format, "sha1"));
+		UniqueFd agent = open_or_throw(path, O_RDONLY);
+		Bytes seen = read_all(agent.get());
+		const off_t end = static_cast<off_t>(seen.size());
+
+		ASSERT_GT(seen.size(), 0u);
+		create_measurement();
+		create_measurement();
+		Bytes now = read_file(path);
+		ASSERT_GT(now.size(), seen.size());
+		ASSERT_TRUE(starts_with(now, seen));
+		const Bytes added(now.begin() + end, now.end());
+
+		EXPECT_EQ(read_all(agent.get()), added);
+		EXPECT_EQ(read_all(agent.get()).size(), 0u);
+		ASSERT_EQ(::lseek(agent.get(), end, SEEK_SET), end);
+		EXPECT_EQ(read_all(agent.get()), added);
+		EXPECT_EQ(pread_to_end(agent.get(), end), added);
+		EXPECT_EQ(pread_to_end(agent.get(), end / 2), Bytes(now.begin() + end / 2, now.end()));
+		ASSERT_EQ(::lseek(agent.get(), 0, SEEK_SET), 0);
+		EXPECT_EQ(read_all(agent.get()), now);
+	}
+	EXPECT_EQ(check_invariant(), "");
+}
+
 KTAP_TEST(count_shows_the_current_list_only)
 {
 	require_staging();
