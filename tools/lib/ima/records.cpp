@@ -457,6 +457,17 @@ std::string format_ascii_record(const Record &record)
 	return line + "\n";
 }
 
+std::optional<std::string> event_name(const Record &record)
+{
+	std::vector<std::string_view> ids = template_fields(record.template_name);
+	std::vector<ByteView> fields = template_field_data(record, ids.size());
+
+	for (std::size_t i = 0; i < ids.size(); i++)
+		if (ids[i] == "n" || ids[i] == "n-ng")
+			return c_string(fields[i]);
+	return std::nullopt;
+}
+
 std::string format_ascii_records(const std::vector<Record> &records, std::size_t from)
 {
 	std::string text;

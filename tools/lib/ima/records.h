@@ -119,6 +119,13 @@ Bytes serialize_binary_list(const std::vector<Record> &records);
  */
 std::string format_ascii_record(const Record &record);
 
+/*
+ * The event name of @record, its "n" or "n-ng" field, in any template that has
+ * one (a file's path, "boot_aggregate", "kexec-cmdline", ...). Throws
+ * ParseError if the template data does not split into the template's fields.
+ */
+std::optional<std::string> event_name(const Record &record);
+
 /* Records @from.. of @records as the ascii list shows them (format_ascii_record()). */
 std::string format_ascii_records(const std::vector<Record> &records, std::size_t from = 0);
 

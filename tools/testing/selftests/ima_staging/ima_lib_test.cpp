@@ -323,6 +323,36 @@ KTAP_TEST(ascii_format_of_every_template_is_the_kernels)
 	EXPECT_THROW(format_ascii_record(unknown), ParseError);
 }
 
+KTAP_TEST(event_name_of_every_template)
+{
+	Record ng = make_ima_ng_record(synthetic_event(1), HashAlgo::sha1);
+	EXPECT_EQ(event_name(ng), std::optional<std::string>(synthetic_event(1).file_name));
+
+	Record legacy;
+	legacy.template_name = "ima";
+	append(legacy.template_data, Bytes(20, 0x22));
+	append_le32(legacy.template_data, 7);
+	append(legacy.template_data, text_bytes("/bin/ls", false));
+	EXPECT_EQ(event_name(legacy), std::optional<std::string>("/bin/ls"));
+
+	Record buf = record_with_fields("ima-buf", {digest_field("sha256:", 32, 0x11),
+						    text_bytes("kexec-cmdline", true),
+						    text_bytes("quiet", false)});
+	EXPECT_EQ(event_name(buf), std::optional<std::string>("kexec-cmdline"));
+
+	Record custom = record_with_fields("d-ngv2|n-ng|sig|iuid|imode",
+					   {digest_field("ima:sha256:", 32, 0x11),
+					    text_bytes("/x", true), Bytes(), Bytes(4, 0), Bytes(2, 0)});
+	EXPECT_EQ(event_name(custom), std::optional<std::string>("/x"));
+
+	Record nameless = record_with_fields("d-ng|sig", {digest_field("sha256:", 32, 0x11),
+							  Bytes()});
+	EXPECT_EQ(event_name(nameless), std::nullopt);
+
+	Record short_sig = record_with_fields("ima-sig", {digest_field("sha256:", 32, 0x11)});
+	EXPECT_THROW(event_name(short_sig), ParseError);
+}
+
 KTAP_TEST(ascii_parser_reads_kernel_line)
 {
 	Record expected = make_ima_ng_record(synthetic_event(1), HashAlgo::sha1);

@@ -372,8 +372,8 @@ std::vector<std::string> file_names(const std::vector<Record> &records)
 	std::vector<std::string> names;
 
 	for (const Record &record : records)
-		if (record.ima_ng)
-			names.push_back(record.ima_ng->file_name);
+		if (std::optional<std::string> name = event_name(record))
+			names.push_back(*name);
 	return names;
 }
 

@@ -189,7 +189,7 @@ void measure_again(const std::string &path, std::string_view content);
 /* How many records of the current sha1 list measured @file_name. */
 std::size_t occurrences(const std::string &file_name);
 
-/* The file names of the ima-ng records of @records. */
+/* The event names of @records (event_name()): the files they measured. */
 std::vector<std::string> file_names(const std::vector<Record> &records);
 bool contains_file(const std::vector<Record> &records, std::string_view file_name);
 
