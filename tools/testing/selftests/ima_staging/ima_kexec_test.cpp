@@ -6,12 +6,17 @@
  * followed by the new kernel's list replay to PCR 10 (the TPM is not reset
  * by kexec) and that the record counts add up.
  *
+ * Booted with ima_policy=critical_data, every kernel also measures its
+ * version as an ima-buf record: the program checks that each boot's is
+ * carried by every later soft reboot, saved or not.
+ *
  * It runs once per boot: the guest's /init starts it again from the
  * initramfs the program built from its own root file system, which carries
  * its state in kStateDir. Its KTAP output is one stream across the boots.
  * It needs /boot/bzImage (the running kernel) and CONFIG_KEXEC_FILE,
  * CONFIG_IMA_KEXEC and CONFIG_IMA_STAGING.
  */
+#include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
 #include <filesystem>
@@ -41,20 +46,38 @@ const std::vector<std::string> kTests = {
 
 const BootState kState(kStateDir, kTests);
 
+/* The ima-buf record of ima_policy=critical_data. */
+const std::string kKernelVersion = "kernel_version";
+
 /* Records saved plus records in the kernel. */
 unsigned long total_records()
 {
 	return saved_store().records() + read_measurement_count();
 }
 
+/* The records named @name saved so far, staged and current. */
+unsigned long records_named(const std::string &name)
+{
+	std::vector<Record> records = parse_sha1_list(saved_store().saved("sha1"));
+	std::vector<Record> staged = read_binary_list("sha1", true);
+	std::vector<Record> current = read_binary_list("sha1");
+
+	records.insert(records.end(), staged.begin(), staged.end());
+	records.insert(records.end(), current.begin(), current.end());
+	return static_cast<unsigned long>(std::count_if(records.begin(), records.end(),
+		[&name](const Record &record) { return event_name(record) == name; }));
+}
+
 /*
  * The records a soft reboot must carry: every one so far, and the new
- * kernel adds its boot aggregate.
+ * kernel adds those every boot measures (its boot aggregate, and its
+ * kernel version with ima_policy=critical_data: an ima-buf record), as
+ * many as the first boot began with.
  */
 std::string check_after_soft_reboot()
 {
 	std::string problems = check_invariant();
-	unsigned long expected = kState.number("expected_total") + 1;
+	unsigned long expected = kState.number("expected_total") + kState.number("boot_records");
 	bool raced = path_exists(kState.path("raced"));
 
 	/* Measurements racing the reboot add records we cannot count. */
@@ -63,6 +86,12 @@ std::string check_after_soft_reboot()
 			    (raced ? ", expected at least " : ", expected ") +
 			    std::to_string(expected) + " (" +
 			    std::to_string(saved_store().records()) + " saved); ";
+	/* Each boot's own ima-buf record, carried by every kexec since. */
+	unsigned long boots = kState.number("phase") + 1;
+	unsigned long versions = records_named(kKernelVersion);
+	if (versions != boots * kState.number("boot_versions"))
+		problems += std::to_string(versions) + " " + kKernelVersion + " records after " +
+			    std::to_string(boots) + " boots; ";
 	if (raced)
 		ktap::note(total_records() - std::min(total_records(), expected),
 			   " records measured while the reboot raced them made it over");
@@ -123,7 +152,13 @@ void first_boot()
 	std::string missing = missing_requirement();
 
 	kState.begin(missing);
-	kState.report(0, check_invariant());
+	kState.set_number("boot_records", read_measurement_count());
+	kState.set_number("boot_versions", records_named(kKernelVersion));
+	std::string problems = check_invariant();
+	if (kState.number("boot_versions") != 1)
+		problems += std::to_string(kState.number("boot_versions")) + " " + kKernelVersion +
+			    " records: the suite boots with ima_policy=critical_data; ";
+	kState.report(0, problems);
 	measure(5);
 	soft_reboot(1);
 }
