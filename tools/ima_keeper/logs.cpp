@@ -113,14 +113,8 @@ bool kernel_lists_begin_with_boot_aggregate()
 
 	if (records.empty())
 		return false;
-	if (records.front().ima_ng)
-		return records.front().ima_ng->file_name == "boot_aggregate";
-	/* Other templates: the name is one of the ascii line's fields. */
 	try {
-		std::string line = ima::format_ascii_record(records.front());
-
-		return (" " + line.substr(0, line.size() - 1) + " ").find(" boot_aggregate ") !=
-		       std::string::npos;
+		return ima::event_name(records.front()) == "boot_aggregate";
 	} catch (const ima::ParseError &) {
 		return false;
 	}
