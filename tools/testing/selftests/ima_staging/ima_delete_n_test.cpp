@@ -135,6 +135,12 @@ void check_reader_across_n(ListFormat format, std::size_t extra)
 
 } // namespace
 
+/* The suites boot with other templates: check that they are in effect. */
+KTAP_TEST(records_have_the_booted_templates)
+{
+	EXPECT_EQ(check_booted_templates(), "");
+}
+
 KTAP_TEST(a_reader_on_another_fd_gets_estale_after_n_never_a_skip)
 {
 	require_n();

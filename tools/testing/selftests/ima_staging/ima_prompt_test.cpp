@@ -475,6 +475,12 @@ KTAP_TEST(an_agent_rereads_the_open_list_from_where_it_stopped)
 	EXPECT_EQ(check_invariant(), "");
 }
 
+/* The suites boot with other templates: check that they are in effect. */
+KTAP_TEST(records_have_the_booted_templates)
+{
+	EXPECT_EQ(check_booted_templates(), "");
+}
+
 KTAP_TEST(count_shows_the_current_list_only)
 {
 	require_staging();

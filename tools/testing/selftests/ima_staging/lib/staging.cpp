@@ -367,6 +367,40 @@ std::string check_invariant_with_evmctl()
 	return problems;
 }
 
+std::string check_booted_templates()
+{
+	KernelCmdline cmdline = KernelCmdline::from_proc();
+	const std::string expected = cmdline.value("ima_template_fmt").value_or(
+		cmdline.value("ima_template").value_or(std::string(kImaNgTemplate)));
+	const std::string measured = create_measurement();
+	const std::string file_prefix = std::string(kMeasureDir) + "/";
+	std::vector<Record> records = parse_sha1_list(saved_store().saved("sha1"));
+	bool found_measured = false, found_version = false;
+	std::string problems;
+
+	for (bool staged : {true, false}) {
+		std::vector<Record> list = read_binary_list("sha1", staged);
+		records.insert(records.end(), list.begin(), list.end());
+	}
+	for (const Record &record : records) {
+		std::optional<std::string> name = event_name(record);
+
+		if (name && name->starts_with(file_prefix)) {
+			found_measured = found_measured || *name == measured;
+			if (record.template_name != expected && problems.empty())
+				problems = "the record of " + *name + " has the template " +
+					   record.template_name + ", not " + expected + "; ";
+		} else if (name == "kernel_version" && record.template_name == "ima-buf") {
+			found_version = true;
+		}
+	}
+	if (!found_measured)
+		problems += "no record of " + measured + "; ";
+	if (cmdline.value("ima_policy") == "critical_data" && !found_version)
+		problems += "no ima-buf record of kernel_version, booted with ima_policy=critical_data; ";
+	return problems;
+}
+
 std::vector<std::string> file_names(const std::vector<Record> &records)
 {
 	std::vector<std::string> names;

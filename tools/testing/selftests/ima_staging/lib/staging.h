@@ -189,6 +189,15 @@ void measure_again(const std::string &path, std::string_view content);
 /* How many records of the current sha1 list measured @file_name. */
 std::size_t occurrences(const std::string &file_name);
 
+/*
+ * Whether the records are of the templates the kernel was booted for: a
+ * file measured now and every file's record so far (saved, staged or
+ * current) of ima_template_fmt=, else ima_template=, else ima-ng; with
+ * ima_policy=critical_data, an ima-buf record of the kernel version too.
+ * "" if so, else what is wrong.
+ */
+std::string check_booted_templates();
+
 /* The event names of @records (event_name()): the files they measured. */
 std::vector<std::string> file_names(const std::vector<Record> &records);
 bool contains_file(const std::vector<Record> &records, std::string_view file_name);
