@@ -58,12 +58,8 @@ unsigned long total_records()
 /* The records named @name saved so far, staged and current. */
 unsigned long records_named(const std::string &name)
 {
-	std::vector<Record> records = parse_sha1_list(saved_store().saved("sha1"));
-	std::vector<Record> staged = read_binary_list("sha1", true);
-	std::vector<Record> current = read_binary_list("sha1");
+	std::vector<Record> records = saved_and_listed_records();
 
-	records.insert(records.end(), staged.begin(), staged.end());
-	records.insert(records.end(), current.begin(), current.end());
 	return static_cast<unsigned long>(std::count_if(records.begin(), records.end(),
 		[&name](const Record &record) { return event_name(record) == name; }));
 }

@@ -367,6 +367,17 @@ std::string check_invariant_with_evmctl()
 	return problems;
 }
 
+std::vector<Record> saved_and_listed_records()
+{
+	std::vector<Record> records = parse_sha1_list(saved_store().saved("sha1"));
+
+	for (bool staged : {true, false}) {
+		std::vector<Record> list = read_binary_list("sha1", staged);
+		records.insert(records.end(), list.begin(), list.end());
+	}
+	return records;
+}
+
 std::string check_booted_templates()
 {
 	KernelCmdline cmdline = KernelCmdline::from_proc();
@@ -374,15 +385,10 @@ std::string check_booted_templates()
 		cmdline.value("ima_template").value_or(std::string(kImaNgTemplate)));
 	const std::string measured = create_measurement();
 	const std::string file_prefix = std::string(kMeasureDir) + "/";
-	std::vector<Record> records = parse_sha1_list(saved_store().saved("sha1"));
 	bool found_measured = false, found_version = false;
 	std::string problems;
 
-	for (bool staged : {true, false}) {
-		std::vector<Record> list = read_binary_list("sha1", staged);
-		records.insert(records.end(), list.begin(), list.end());
-	}
-	for (const Record &record : records) {
+	for (const Record &record : saved_and_listed_records()) {
 		std::optional<std::string> name = event_name(record);
 
 		if (name && name->starts_with(file_prefix)) {

@@ -190,6 +190,12 @@ void measure_again(const std::string &path, std::string_view content);
 std::size_t occurrences(const std::string &file_name);
 
 /*
+ * Every record since boot, from the sha1 files: those saved, then the
+ * staged list, then the current one.
+ */
+std::vector<Record> saved_and_listed_records();
+
+/*
  * Whether the records are of the templates the kernel was booted for: a
  * file measured now and every file's record so far (saved, staged or
  * current) of ima_template_fmt=, else ima_template=, else ima-ng; with
