@@ -18,7 +18,8 @@
 # results, "Bail out!", and no KTAP at all. A parent result counts only
 # where its subtests do not: a parent "not ok" with no failed subtest is a
 # failure of its own (a program that exited non-zero), a parent skip whose
-# document ran nothing is the skip of that whole subtest.
+# document ran nothing is the skip of that whole subtest. A "not ok" is a
+# failure whatever its directive: "# TODO" does not excuse one here.
 
 function indent_of(s) {
 	match(s, /^[ \t]*/)
@@ -127,7 +128,7 @@ function result(lvl, line,   d, ok, rest, num, name, directive, reason, parent) 
 				print "skip\t" name "\t" (closed_skipall != "" ? closed_skipall : reason)
 				skipped++
 			}
-		} else if (!ok && directive != "TODO" && !closed_failed) {
+		} else if (!ok && !closed_failed) {
 			print "fail\t" name
 			doc_failed[d] = 1
 		}
@@ -135,7 +136,7 @@ function result(lvl, line,   d, ok, rest, num, name, directive, reason, parent) 
 	}
 	if (directive == "SKIP") {
 		print "skip\t" name "\t" reason
-	} else if (ok || directive == "TODO") {
+	} else if (ok) {
 		print "pass\t" name
 	} else {
 		print "fail\t" name
