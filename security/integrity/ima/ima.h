@@ -155,8 +155,6 @@ extern struct ima_mlist ima_measurements_staged;
  * @htable_spare: an empty digest table, or NULL
  * @flush_htable: deleting staged records also forgets their digests
  * @suspended: a reboot or kexec began: no record is added any more
- * @n_walking: N walks the records it moved to @staged, which count as
- *	current records until it cuts them
  * @n_between_steps: for KUnit tests only, called by N between its two steps
  *
  * A digest stays in its table after its record is deleted, so that the
@@ -180,7 +178,6 @@ struct ima_staging {
 	struct rhashtable *htable_spare;
 	bool flush_htable;
 	bool suspended;
-	bool n_walking;
 #if IS_ENABLED(CONFIG_IMA_STAGING_KUNIT_TEST)
 	void (*n_between_steps)(struct ima_staging *s);
 #endif
@@ -191,7 +188,6 @@ extern struct ima_staging ima_staging;
 int ima_stage_measurements(struct ima_staging *s);
 long ima_delete_staged_measurements(struct ima_staging *s);
 int ima_delete_measurements(struct ima_staging *s, unsigned long n);
-long ima_current_count(struct ima_staging *s);
 #ifdef CONFIG_IMA_STAGING_BENCH
 int ima_walk_measurements_locked(unsigned long n, unsigned long *size);
 #endif
@@ -201,9 +197,9 @@ int ima_walk_measurements_locked(unsigned long n, unsigned long *size);
 void ima_mlist_move(struct ima_mlist *dst, struct ima_mlist *src);
 struct list_head *ima_mlist_nth(struct ima_mlist *list, unsigned long n,
 				unsigned long *size);
-struct list_head *ima_mlist_cut_front(struct ima_mlist *src,
+struct list_head *ima_mlist_cut_front(struct ima_mlist *list,
 				      struct list_head *nth, long n,
-				      unsigned long size, struct ima_mlist *dst);
+				      unsigned long size);
 void ima_free_records(struct list_head *first, long count);
 bool ima_staging_lookup(struct ima_staging *s, const u8 *digest, int pcr);
 void ima_suspend_staging(struct ima_staging *s);

@@ -39,12 +39,12 @@ __setup("ima_canonical_fmt", default_canonical_fmt_setup);
 static int valid_policy = 1;
 
 static ssize_t ima_show_htable_value(char __user *buf, size_t count,
-				     loff_t *ppos, long val)
+				     loff_t *ppos, atomic_long_t *val)
 {
 	char tmpbuf[32];	/* greater than largest 'long' string value */
 	ssize_t len;
 
-	len = scnprintf(tmpbuf, sizeof(tmpbuf), "%li\n", val);
+	len = scnprintf(tmpbuf, sizeof(tmpbuf), "%li\n", atomic_long_read(val));
 	return simple_read_from_buffer(buf, count, ppos, tmpbuf, len);
 }
 
@@ -52,8 +52,7 @@ static ssize_t ima_show_htable_violations(struct file *filp,
 					  char __user *buf,
 					  size_t count, loff_t *ppos)
 {
-	return ima_show_htable_value(buf, count, ppos,
-				     atomic_long_read(&ima_htable.violations));
+	return ima_show_htable_value(buf, count, ppos, &ima_htable.violations);
 }
 
 static const struct file_operations ima_htable_violations_ops = {
@@ -65,13 +64,8 @@ static ssize_t ima_show_measurements_count(struct file *filp,
 					   char __user *buf,
 					   size_t count, loff_t *ppos)
 {
-#ifdef CONFIG_IMA_STAGING
-	long records = ima_current_count(&ima_staging);
-#else
-	long records = atomic_long_read(&ima_measurements.count);
-#endif
+	return ima_show_htable_value(buf, count, ppos, &ima_measurements.count);
 
-	return ima_show_htable_value(buf, count, ppos, records);
 }
 
 static const struct file_operations ima_measurements_count_ops = {

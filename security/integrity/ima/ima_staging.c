@@ -138,7 +138,9 @@ static struct list_head *ima_mlist_detach(struct ima_mlist *list,
  * Return the @n-th record of @list, 1 <= @n <= its count, and add the
  * serialized size of the records up to it to *@size.  Called without
  * ima_extend_list_mutex, by a request that keeps other requests off
- * @list: appending records does not touch it (the benchmark hook
+ * @list: appending a record writes only the head's and the last
+ * record's links, and the walk reads neither the last record's link nor
+ * the head's once @list is not empty (the benchmark hook
  * ima_walk_measurements_locked() calls it with the mutex held).
  */
 VISIBLE_IF_KUNIT struct list_head *ima_mlist_nth(struct ima_mlist *list,
@@ -159,41 +161,26 @@ VISIBLE_IF_KUNIT struct list_head *ima_mlist_nth(struct ima_mlist *list,
 }
 
 /*
- * Cut the records up to @nth, the @n-th, off the front of @src, move the
- * rest of @src in front of the records of @dst, and return the first cut
- * record.  @size is the serialized size of the cut records; @nth is the
- * head of @src when @n is 0, to cut nothing.  A reader on a cut record
- * walks on into the rest, now on @dst.
+ * Cut the records up to @nth, the @n-th, off the front of @list and
+ * return the first of them.  @size is the serialized size of the cut
+ * records.  The cut records keep their links: a reader on one of them
+ * walks on into the records left on @list.
  * Called with ima_extend_list_mutex held.
  */
 VISIBLE_IF_KUNIT struct list_head *
-ima_mlist_cut_front(struct ima_mlist *src, struct list_head *nth, long n,
-		    unsigned long size, struct ima_mlist *dst)
+ima_mlist_cut_front(struct ima_mlist *list, struct list_head *nth, long n,
+		    unsigned long size)
 {
-	struct list_head *first = src->head.next;
+	struct list_head *first = list->head.next;
 	struct list_head *rest = nth->next;
-	struct list_head *last = src->head.prev;
-	unsigned long rest_size = src->binary_size;
 
 	lockdep_assert_held(&ima_extend_list_mutex);
-	if (rest_size != ULONG_MAX)
-		rest_size -= size;
-
-	if (rest != &src->head) {
-		rcu_assign_pointer(list_next_rcu(last), dst->head.next);
-		dst->head.next->prev = last;
-		rest->prev = &dst->head;
-		rcu_assign_pointer(list_next_rcu(&dst->head), rest);
-		atomic_long_add(atomic_long_read(&src->count) - n, &dst->count);
-		dst->binary_size = ima_binary_size_add(dst->binary_size,
-						       rest_size);
-	}
-
-	INIT_LIST_HEAD_RCU(&src->head);
-	atomic_long_set(&src->count, 0);
-	src->binary_size = IMA_EMPTY_BINARY_SIZE;
-	ima_mlist_changed(src);
-	ima_mlist_changed(dst);
+	rest->prev = &list->head;
+	WRITE_ONCE(list->head.next, rest);
+	atomic_long_sub(n, &list->count);
+	if (list->binary_size != ULONG_MAX)
+		list->binary_size -= size;
+	ima_mlist_changed(list);
 	return first;
 }
 
@@ -323,17 +310,18 @@ static inline void ima_n_between_steps(struct ima_staging *s)
  * @s: the lists, &ima_staging outside of tests
  * @n: how many records to delete
  *
- * The list is staged under ima_extend_list_mutex, walked to the @n-th
- * record without it, and the rest spliced back in front of the records
- * appended meanwhile; the lock is held for constant time only.
+ * The @n-th record is found without ima_extend_list_mutex, in place:
+ * ima_stage_mutex keeps every other request off the current list, and
+ * appending records changes only its tail, after the @n-th record.  The
+ * lock is then taken once, for constant time, to cut the records off.
+ * Readers see the list either before or after the request: nothing
+ * moves until the cut.
  *
  * Return: 0, -EINVAL if @n is 0 or @s->flush_htable is set (the records'
  * digests would have to leave the hash table one by one), -EEXIST if
  * records are staged, -ENOENT if the current list holds fewer than @n
  * records, -ESTALE once a reboot or kexec began.  A reboot waits for the
- * request (see ima_suspend_staging()); should measurement be suspended
- * between the two steps all the same, the records are put back in front
- * of the current list and the request fails having changed nothing.
+ * request to complete (see ima_suspend_staging()).
  */
 int ima_delete_measurements(struct ima_staging *s, unsigned long n)
 {
@@ -344,36 +332,26 @@ int ima_delete_measurements(struct ima_staging *s, unsigned long n)
 	if (!n || s->flush_htable)
 		return -EINVAL;
 
+	/*
+	 * The suspension and the staged list change only under
+	 * ima_stage_mutex, and appends only make the current list longer:
+	 * what is checked here holds until the cut.
+	 */
 	mutex_lock(&ima_stage_mutex);
-	mutex_lock(&ima_extend_list_mutex);
 	if (s->suspended)
 		ret = -ESTALE;
 	else if (!list_empty(&s->staged->head))
 		ret = -EEXIST;
 	else if ((unsigned long)atomic_long_read(&s->measurements->count) < n)
 		ret = -ENOENT;
-	else
-		ima_mlist_move(s->staged, s->measurements);
-	/* the moved records count as current until they are cut */
-	s->n_walking = !ret;
-	mutex_unlock(&ima_extend_list_mutex);
 	if (ret)
 		goto out;
 
-	nth = ima_mlist_nth(s->staged, n, &size);
+	nth = ima_mlist_nth(s->measurements, n, &size);
 	ima_n_between_steps(s);
 
 	mutex_lock(&ima_extend_list_mutex);
-	s->n_walking = false;
-	if (s->suspended) {
-		/* put every record back: a failed request changes nothing */
-		ima_mlist_cut_front(s->staged, &s->staged->head, 0, 0,
-				    s->measurements);
-		mutex_unlock(&ima_extend_list_mutex);
-		ret = -ESTALE;
-		goto out;
-	}
-	first = ima_mlist_cut_front(s->staged, nth, n, size, s->measurements);
+	first = ima_mlist_cut_front(s->measurements, nth, n, size);
 	mutex_unlock(&ima_extend_list_mutex);
 
 	synchronize_rcu();
@@ -381,27 +359,6 @@ int ima_delete_measurements(struct ima_staging *s, unsigned long n)
 out:
 	mutex_unlock(&ima_stage_mutex);
 	return ret;
-}
-
-/**
- * ima_current_count - the number of records in the current list
- * @s: the lists, &ima_staging outside of tests
- *
- * The records N moved aside to walk them are still current: the count
- * does not drop while N walks, and is exact under ima_extend_list_mutex.
- *
- * Return: the number of current records.
- */
-long ima_current_count(struct ima_staging *s)
-{
-	long count;
-
-	mutex_lock(&ima_extend_list_mutex);
-	count = atomic_long_read(&s->measurements->count);
-	if (s->n_walking)
-		count += atomic_long_read(&s->staged->count);
-	mutex_unlock(&ima_extend_list_mutex);
-	return count;
 }
 
 #ifdef CONFIG_IMA_STAGING_BENCH

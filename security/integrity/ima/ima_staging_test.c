@@ -30,7 +30,7 @@ struct staging_test {
 	struct kunit *test;
 	struct suspender *suspender;
 	bool suspended_during_n;
-	long count_during_n;
+	unsigned long gen_before_n;
 };
 
 static struct ima_template_desc test_desc = {
@@ -437,29 +437,23 @@ static void delete_n_refuses_and_changes_nothing(struct kunit *test)
 	expect_records(test, &t->measurements, 5, 1);
 }
 
-/* What N does when records are appended between its two locked steps. */
-static void cut_front_splices_the_rest_before_new_records(struct kunit *test)
+/* What N does when records are appended after its walk, before its cut. */
+static void cut_front_keeps_the_records_appended_after_the_walk(struct kunit *test)
 {
 	struct staging_test *t = test->priv;
 	struct list_head *first, *nth;
 	unsigned long size = 0;
 
 	add_records(test, t, 5, false);
-	mutex_lock(&ima_extend_list_mutex);
-	ima_mlist_move(&t->staged, &t->measurements);
-	mutex_unlock(&ima_extend_list_mutex);
-	add_records(test, t, 3, false);
-
-	nth = ima_mlist_nth(&t->staged, 2, &size);
+	nth = ima_mlist_nth(&t->measurements, 2, &size);
 	KUNIT_EXPECT_EQ(test, record_number_at(nth), 1);
 	KUNIT_EXPECT_EQ(test, size, records_size(0, 2));
+	add_records(test, t, 3, false);
 
 	mutex_lock(&ima_extend_list_mutex);
-	first = ima_mlist_cut_front(&t->staged, nth, 2, size,
-				    &t->measurements);
+	first = ima_mlist_cut_front(&t->measurements, nth, 2, size);
 	mutex_unlock(&ima_extend_list_mutex);
 	KUNIT_EXPECT_EQ(test, record_number_at(first), 0);
-	expect_records(test, &t->staged, 0, 0);
 	expect_records(test, &t->measurements, 2, 6);
 	ima_free_records(first, 2);
 }
@@ -471,19 +465,17 @@ static void cut_front_of_every_record(struct kunit *test)
 	unsigned long size = 0;
 
 	add_records(test, t, 3, false);
+	nth = ima_mlist_nth(&t->measurements, 3, &size);
 	mutex_lock(&ima_extend_list_mutex);
-	ima_mlist_move(&t->staged, &t->measurements);
+	first = ima_mlist_cut_front(&t->measurements, nth, 3, size);
 	mutex_unlock(&ima_extend_list_mutex);
-	add_records(test, t, 2, false);
-
-	nth = ima_mlist_nth(&t->staged, 3, &size);
-	mutex_lock(&ima_extend_list_mutex);
-	first = ima_mlist_cut_front(&t->staged, nth, 3, size,
-				    &t->measurements);
-	mutex_unlock(&ima_extend_list_mutex);
-	expect_records(test, &t->staged, 0, 0);
-	expect_records(test, &t->measurements, 3, 2);
+	expect_records(test, &t->measurements, 3, 0);
+	KUNIT_EXPECT_TRUE(test, list_empty(&t->measurements.head));
 	ima_free_records(first, 3);
+
+	/* and the emptied list takes new records */
+	add_records(test, t, 2, false);
+	expect_records(test, &t->measurements, 3, 2);
 }
 
 static void suspended_requests_fail_and_change_nothing(struct kunit *test)
@@ -676,24 +668,37 @@ static void dump_writes_whole_records_only(struct kunit *test)
 }
 #endif
 
-/* Records are measured between N's steps, then a reboot begins. */
-static void measure_and_suspend(struct ima_staging *s)
+/*
+ * Records are measured between N's steps: until the cut, the lists and
+ * their generations are what they were before the request, with the new
+ * records appended.
+ */
+static void measure_and_look(struct ima_staging *s)
 {
 	struct staging_test *t = container_of(s, struct staging_test, s);
 
 	add_records(t->test, t, 2, true);
-	s->suspended = true;
+	expect_records(t->test, &t->measurements, 0, 8);
+	expect_records(t->test, &t->staged, 0, 0);
+	KUNIT_EXPECT_EQ(t->test, t->measurements.gen, t->gen_before_n);
+	KUNIT_EXPECT_EQ(t->test, t->staged.gen, t->gen_before_n);
 }
 
-static void delete_n_meets_a_suspension_between_its_steps(struct kunit *test)
+/* Readers see the lists as they were before N, or as N left them. */
+static void delete_n_moves_nothing_until_the_cut(struct kunit *test)
 {
 	struct staging_test *t = test->priv;
 
 	add_records(test, t, 6, true);
-	t->s.n_between_steps = measure_and_suspend;
-	KUNIT_EXPECT_EQ(test, ima_delete_measurements(&t->s, 4), -ESTALE);
+	t->gen_before_n = t->measurements.gen;
+	KUNIT_ASSERT_EQ(test, t->staged.gen, t->gen_before_n);
+	t->s.n_between_steps = measure_and_look;
+	KUNIT_ASSERT_EQ(test, ima_delete_measurements(&t->s, 4), 0);
+	expect_records(test, &t->measurements, 4, 4);
 	expect_records(test, &t->staged, 0, 0);
-	expect_records(test, &t->measurements, 0, 8);
+	/* one change of the current list, none of the staged one */
+	KUNIT_EXPECT_EQ(test, t->measurements.gen, t->gen_before_n + 1);
+	KUNIT_EXPECT_EQ(test, t->staged.gen, t->gen_before_n);
 	KUNIT_EXPECT_EQ(test, table_digests(t->s.htable), 8);
 }
 
@@ -974,29 +979,6 @@ static void table_grows_under_concurrent_lookups(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, i, count);
 }
 
-/* Records are measured between N's steps, and the count is read. */
-static void measure_and_count(struct ima_staging *s)
-{
-	struct staging_test *t = container_of(s, struct staging_test, s);
-
-	add_records(t->test, t, 2, true);
-	t->count_during_n = ima_current_count(s);
-}
-
-/* While N walks, the records it moved aside still count as current. */
-static void count_during_n_includes_the_walked_records(struct kunit *test)
-{
-	struct staging_test *t = test->priv;
-
-	add_records(test, t, 6, true);
-	KUNIT_EXPECT_EQ(test, ima_current_count(&t->s), 6);
-	t->s.n_between_steps = measure_and_count;
-	KUNIT_ASSERT_EQ(test, ima_delete_measurements(&t->s, 4), 0);
-	KUNIT_EXPECT_EQ(test, t->count_during_n, 8);
-	KUNIT_EXPECT_EQ(test, ima_current_count(&t->s), 4);
-	KUNIT_EXPECT_FALSE(test, t->s.n_walking);
-}
-
 static struct kunit_case staging_test_cases[] = {
 	KUNIT_CASE(stage_moves_the_whole_list),
 	KUNIT_CASE(stage_refuses_and_changes_nothing),
@@ -1005,7 +987,7 @@ static struct kunit_case staging_test_cases[] = {
 	KUNIT_CASE(delete_n_deletes_the_oldest),
 	KUNIT_CASE(delete_n_of_the_whole_list),
 	KUNIT_CASE(delete_n_refuses_and_changes_nothing),
-	KUNIT_CASE(cut_front_splices_the_rest_before_new_records),
+	KUNIT_CASE(cut_front_keeps_the_records_appended_after_the_walk),
 	KUNIT_CASE(cut_front_of_every_record),
 	KUNIT_CASE(suspended_requests_fail_and_change_nothing),
 	KUNIT_CASE_PARAM(size_estimate_equals_what_the_dump_writes,
@@ -1013,14 +995,13 @@ static struct kunit_case staging_test_cases[] = {
 #ifdef CONFIG_IMA_KEXEC
 	KUNIT_CASE(dump_writes_whole_records_only),
 #endif
-	KUNIT_CASE(delete_n_meets_a_suspension_between_its_steps),
+	KUNIT_CASE(delete_n_moves_nothing_until_the_cut),
 	KUNIT_CASE(suspension_waits_for_a_request),
 	KUNIT_CASE(delete_staged_follows_the_detached_table),
 	KUNIT_CASE(lookups_find_live_records_and_remnants),
 	KUNIT_CASE(the_whole_digest_is_the_key),
 	KUNIT_CASE(each_pcr_keeps_its_own_digests),
 	KUNIT_CASE(table_grows_under_concurrent_lookups),
-	KUNIT_CASE(count_during_n_includes_the_walked_records),
 	{}
 };
 

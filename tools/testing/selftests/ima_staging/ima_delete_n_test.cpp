@@ -7,8 +7,13 @@
  * Needs what ima_prompt_test needs. On a kernel booted with
  * ima_flush_htable, N is refused: only that is tested there.
  */
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <fcntl.h>
+#include <optional>
+#include <system_error>
+#include <thread>
 #include <unistd.h>
 
 #include "ktap.h"
@@ -133,7 +138,174 @@ void check_reader_across_n(ListFormat format, std::size_t extra)
 	EXPECT_EQ(check_invariant(), "");
 }
 
+/* The first @n lines of @text taken off. */
+Bytes without_first_lines(const Bytes &text, std::size_t n)
+{
+	auto from = text.begin();
+
+	while (n--)
+		from = std::find(from, text.end(), '\n') + 1;
+	return Bytes(from, text.end());
+}
+
+/* What a reader can see of the lists: the sha1 files and the count. */
+struct ListViews {
+	Bytes binary;
+	Bytes ascii;
+	Bytes count;
+};
+
+
+const std::string &binary_path()
+{
+	static const std::string path = ima_path(list_file_name(ListFormat::binary, "sha1"));
+	return path;
+}
+
+const std::string &ascii_path()
+{
+	static const std::string path = ima_path(list_file_name(ListFormat::ascii, "sha1"));
+	return path;
+}
+
+ListViews read_views()
+{
+	return {read_file(binary_path()), read_file(ascii_path()),
+		to_bytes(read_text_file(ima_path("runtime_measurements_count")))};
+}
+
+ListViews without_oldest_views(const ListViews &before, std::size_t n)
+{
+	std::vector<Record> records = parse_binary_list(before.binary, 20);
+
+	records.erase(records.begin(), records.begin() + static_cast<long>(n));
+	return {serialize_binary_list(records), without_first_lines(before.ascii, n),
+		to_bytes(std::to_string(records.size()) + "\n")};
+}
+
+/* A whole file read through a fresh fd, or nothing if a read met ESTALE. */
+std::optional<Bytes> read_fresh(const std::string &path)
+{
+	UniqueFd fd = open_or_throw(path, O_RDONLY);
+	ReadsUntilError all = read_until_error(fd.get(), 1 << 16);
+
+	if (all.error == ESTALE)
+		return std::nullopt;
+	if (all.error)
+		throw std::system_error(all.error, std::generic_category(), "read " + path);
+	return std::move(all.bytes);
+}
+
+/* What the readers of one round of N saw. */
+struct ReaderTally {
+	unsigned long before = 0;
+	unsigned long after = 0;
+	unsigned long stale = 0;
+	std::vector<std::string> between;	/* what was neither */
+
+	void see(const std::string &what, const std::optional<Bytes> &got,
+		 const Bytes &old_view, const Bytes &new_view)
+	{
+		if (!got)
+			stale++;
+		else if (*got == old_view)
+			before++;
+		else if (*got == new_view)
+			after++;
+		else if (between.size() < 5)
+			between.push_back(ktap::str(what, ": ", got->size(), " bytes, before ",
+						    old_view.size(), ", after ", new_view.size()));
+		else
+			between.push_back(what);
+	}
+};
+
+/*
+ * One round: two threads re-read the lists from fresh fds, in tight loops,
+ * while N deletes all but @kept records of @length: one the current lists
+ * and the count, the other the staged lists (empty before and after). They
+ * go on for a few loops after N returned.
+ */
+ReaderTally race_readers_with_n(std::size_t length, std::size_t kept)
+{
+	ensure_records(length);
+	const ListViews before = read_views();
+	const std::size_t n = parse_binary_list(before.binary, 20).size() - kept;
+	const ListViews after = without_oldest_views(before, n);
+	const Bytes no_list;
+	const std::string staged_binary = ima_path(list_file_name(ListFormat::binary, "sha1", true));
+	const std::string staged_ascii = ima_path(list_file_name(ListFormat::ascii, "sha1", true));
+	const std::string count_path = ima_path("runtime_measurements_count");
+	std::atomic<int> started = 0;
+	std::atomic<bool> n_done = false;
+	ReaderTally current_tally, staged_tally;
+
+	/* Runs @read_once until N is done, then three more times. */
+	auto reader_loop = [&](auto read_once) {
+		return std::thread([&, read_once]() {
+			started++;
+			for (int after_n = 0; after_n < 3;) {
+				read_once();
+				if (n_done)
+					after_n++;
+			}
+		});
+	};
+	UniqueFd writer = open_original_writer();
+	std::thread current = reader_loop([&]() {
+		current_tally.see("binary", read_fresh(binary_path()), before.binary, after.binary);
+		current_tally.see("ascii", read_fresh(ascii_path()), before.ascii, after.ascii);
+		current_tally.see("count", to_bytes(read_text_file(count_path)), before.count,
+				  after.count);
+	});
+	std::thread staged = reader_loop([&]() {
+		staged_tally.see("staged binary", read_fresh(staged_binary), no_list, no_list);
+		staged_tally.see("staged ascii", read_fresh(staged_ascii), no_list, no_list);
+	});
+	while (started < 2)
+		std::this_thread::yield();
+	int n_result = save_and_delete_oldest(writer.get(), n);
+	n_done = true;
+	current.join();
+	staged.join();
+	EXPECT_EQ(n_result, 0);
+
+	current_tally.before += staged_tally.before;
+	current_tally.after += staged_tally.after;
+	current_tally.stale += staged_tally.stale;
+	current_tally.between.insert(current_tally.between.end(), staged_tally.between.begin(),
+				     staged_tally.between.end());
+	return current_tally;
+}
+
 } // namespace
+
+/*
+ * Every read of either list sees it as it was before N or after it: never
+ * an empty or partial current list while N walks, never a current record
+ * in the staged files, never a count in between.
+ */
+KTAP_TEST(readers_see_the_list_before_or_after_n_never_between)
+{
+	require_n();
+	constexpr int kReaderRounds = 4;
+	unsigned long between = 0;
+
+	for (int round_number = 1; round_number <= kReaderRounds; round_number++) {
+		ktap::ScopedContext context("round " + std::to_string(round_number));
+		ReaderTally tally = race_readers_with_n(3000, 10);
+
+		ktap::note("round ", round_number, ": ", tally.before, " reads before N, ",
+			   tally.after, " after, ", tally.stale, " ESTALE, ",
+			   tally.between.size(), " in between");
+		for (std::size_t i = 0; i < tally.between.size() && i < 5; i++)
+			ktap::note("  in between: ", tally.between[i]);
+		between += tally.between.size();
+		EXPECT_GT(tally.after, 0u);
+	}
+	EXPECT_EQ(between, 0ul);
+	EXPECT_EQ(check_invariant(), "");
+}
 
 /* The suites boot with other templates: check that they are in effect. */
 KTAP_TEST(records_have_the_booted_templates)
