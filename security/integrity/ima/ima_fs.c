@@ -84,10 +84,18 @@ static const struct file_operations ima_measurements_count_ops = {
 struct ima_mfile {
 	struct pid *opener;		/* thread group that opened the file */
 	struct list_head reader;	/* on ima_readers, if read-only */
+	struct mutex io_lock;		/* one read or seek at a time */
+	/* the file's own position (read(), lseek()), under the seq_file's lock */
+	bool bound;			/* it has read the list of @gen */
 	unsigned long gen;		/* list generation at position 0 */
 	struct ima_queue_entry *cur;	/* the record at @cur_pos, or NULL */
 	loff_t cur_pos;
 	bool rewound;			/* read from byte 0 since @gen */
+	/* a pread() away from the file's position, under @io_lock */
+	bool away;
+	bool away_started;		/* it has decided on @away_gen */
+	loff_t away_offset;		/* its byte offset */
+	unsigned long away_gen;		/* the generation it reads */
 };
 
 static DEFINE_MUTEX(ima_mfiles_mutex);	/* protects the four below */
@@ -163,6 +171,7 @@ static int ima_open_measurement_list(struct inode *inode, struct file *file,
 	mf = __seq_open_private(file, ops, sizeof(*mf));
 	if (!mf)
 		return -ENOMEM;
+	mutex_init(&mf->io_lock);
 
 	ret = ima_mfile_get_access(mf, file->f_mode & FMODE_WRITE);
 	if (ret)
@@ -300,7 +309,14 @@ static ssize_t ima_staged_write(struct file *file, const char __user *buf,
  * its position against records that moved: it would skip or repeat some.
  * Only a read from byte 0 (after lseek(fd, 0, SEEK_SET), or the rewind of
  * a request) takes the list as it is now; seq_file's own restarts from
- * index 0, to reach another offset, do not.
+ * index 0, to reach another offset, do not.  A file that has not read
+ * any list yet takes the list as it is now at any offset, as in 6.12.
+ *
+ * A pread() away from the file's position reads the list as it is now,
+ * from byte 0 or while the file's list has not changed, and leaves the
+ * file's position, generation and remembered record alone: -ESTALE
+ * otherwise, as the file's next read() would give, and if the list
+ * changes while the pread() walks it in several steps.
  *
  * Returns true with *@v set (a record, NULL at the end of the list, or
  * ERR_PTR(-ESTALE)) when it decided, false when the list must be walked.
@@ -316,7 +332,19 @@ static bool ima_mfile_resume(struct seq_file *m, struct ima_mlist *list,
 	/* pairs with ima_mlist_changed(): a new generation, a changed list */
 	gen = smp_load_acquire(&list->gen);
 
-	if (!pos && (mf->rewound || gen == mf->gen)) {
+	if (mf->away) {
+		if (!mf->away_started) {
+			mf->away_started = true;
+			mf->away_gen = mf->away_offset && mf->bound ? mf->gen : gen;
+		}
+		if (gen != mf->away_gen) {
+			*v = ERR_PTR(-ESTALE);
+			return true;
+		}
+		return false;
+	}
+	if (!mf->bound || (!pos && (mf->rewound || gen == mf->gen))) {
+		mf->bound = true;
 		mf->gen = gen;
 		mf->rewound = false;
 		mf->cur = NULL;
@@ -343,19 +371,61 @@ static bool ima_mfile_resume(struct seq_file *m, struct ima_mlist *list,
 	return true;
 }
 
-/* A read from byte 0 starts again at the head of the list as it is now. */
+/*
+ * A read from byte 0 starts again at the head of the list as it is now.
+ * read() passes a copy of the file's position, pread() an offset of its
+ * own: an offset other than the position is a read away from it.  Only
+ * a pread() that races a read() of another thread on the same file may
+ * compare with a position about to change, and either answer gives it
+ * the list as it is now or -ESTALE.
+ */
 static ssize_t ima_measurements_read(struct file *file, char __user *buf,
 				     size_t size, loff_t *ppos)
 {
 	struct seq_file *m = file->private_data;
 	struct ima_mfile *mf = m->private;
+	bool away = *ppos != READ_ONCE(file->f_pos);
+	ssize_t ret;
 
-	if (!*ppos) {
-		mutex_lock(&m->lock);
+	mutex_lock(&mf->io_lock);
+	mutex_lock(&m->lock);
+	if (away) {
+		mf->away = true;
+		mf->away_started = false;
+		mf->away_offset = *ppos;
+	} else if (!*ppos) {
 		mf->rewound = true;
+	}
+	mutex_unlock(&m->lock);
+
+	ret = seq_read(file, buf, size, ppos);
+
+	if (away) {
+		/* the file's next read() finds nothing of this one buffered */
+		mutex_lock(&m->lock);
+		mf->away = false;
+		m->read_pos = 0;
+		m->index = 0;
+		m->count = 0;
+		m->from = 0;
 		mutex_unlock(&m->lock);
 	}
-	return seq_read(file, buf, size, ppos);
+	mutex_unlock(&mf->io_lock);
+	return ret;
+}
+
+/* A seek walks the list as a read() does: not during a pread(). */
+static loff_t ima_measurements_lseek(struct file *file, loff_t offset,
+				     int whence)
+{
+	struct seq_file *m = file->private_data;
+	struct ima_mfile *mf = m->private;
+	loff_t ret;
+
+	mutex_lock(&mf->io_lock);
+	ret = seq_lseek(file, offset, whence);
+	mutex_unlock(&mf->io_lock);
+	return ret;
 }
 
 /* @qe is at @pos: the next read may go on from it. */
@@ -364,6 +434,8 @@ static void ima_mfile_remember(struct seq_file *m, struct ima_queue_entry *qe,
 {
 	struct ima_mfile *mf = m->private;
 
+	if (mf->away)
+		return;
 	mf->cur = qe;
 	mf->cur_pos = pos;
 }
@@ -539,12 +611,13 @@ static int ima_measurements_open(struct inode *inode, struct file *file)
 
 static const struct file_operations ima_measurements_ops = {
 	.open = ima_measurements_open,
-	.llseek = seq_lseek,
 #ifdef CONFIG_IMA_STAGING
+	.llseek = ima_measurements_lseek,
 	.read = ima_measurements_read,
 	.write = ima_measurements_write,
 	.release = ima_measurements_release,
 #else
+	.llseek = seq_lseek,
 	.read = seq_read,
 	.release = seq_release,
 #endif
@@ -621,12 +694,13 @@ static int ima_ascii_measurements_open(struct inode *inode, struct file *file)
 
 static const struct file_operations ima_ascii_measurements_ops = {
 	.open = ima_ascii_measurements_open,
-	.llseek = seq_lseek,
 #ifdef CONFIG_IMA_STAGING
+	.llseek = ima_measurements_lseek,
 	.read = ima_measurements_read,
 	.write = ima_measurements_write,
 	.release = ima_measurements_release,
 #else
+	.llseek = seq_lseek,
 	.read = seq_read,
 	.release = seq_release,
 #endif
@@ -655,7 +729,7 @@ static const struct file_operations ima_staged_ops = {
 	.open = ima_staged_open,
 	.read = ima_measurements_read,
 	.write = ima_staged_write,
-	.llseek = seq_lseek,
+	.llseek = ima_measurements_lseek,
 	.release = ima_measurements_release,
 };
 
@@ -675,7 +749,7 @@ static const struct file_operations ima_ascii_staged_ops = {
 	.open = ima_ascii_staged_open,
 	.read = ima_measurements_read,
 	.write = ima_staged_write,
-	.llseek = seq_lseek,
+	.llseek = ima_measurements_lseek,
 	.release = ima_measurements_release,
 };
 #endif /* CONFIG_IMA_STAGING */

@@ -15,6 +15,7 @@
 #include <grp.h>
 #include <sstream>
 #include <thread>
+#include <ostream>
 #include <unistd.h>
 
 #include "ktap.h"
@@ -394,6 +395,147 @@ KTAP_TEST(a_reader_on_another_fd_gets_estale_after_a_and_d)
 		ASSERT_EQ(::lseek(staged_reader.get(), 0, SEEK_SET), 0);
 		EXPECT_EQ(read_all(staged_reader.get()).size(), 0u);
 	}
+	EXPECT_EQ(check_invariant(), "");
+}
+
+namespace {
+
+/* The four sha1 list files: binary and ascii, current and staged. */
+std::vector<std::string> sha1_list_paths()
+{
+	std::vector<std::string> paths;
+
+	for (bool staged : {false, true})
+		for (ListFormat format : {ListFormat::binary, ListFormat::ascii})
+			paths.push_back(ima_path(list_file_name(format, "sha1", staged)));
+	return paths;
+}
+
+/* What a pread() gave: its bytes, or the name of its errno. */
+struct PreadResult {
+	Bytes bytes;
+	std::string error;
+
+	bool operator==(const PreadResult &) const = default;
+	friend std::ostream &operator<<(std::ostream &out, const PreadResult &result)
+	{
+		if (!result.error.empty())
+			return out << result.error;
+		return out << result.bytes.size() << " bytes " << to_hex(result.bytes);
+	}
+};
+
+PreadResult pread_at(int fd, std::size_t size, off_t offset)
+{
+	Bytes buffer(size);
+	ssize_t got = ::pread(fd, buffer.data(), size, offset);
+
+	if (got < 0)
+		return {{}, errno_name(errno)};
+	buffer.resize(static_cast<std::size_t>(got));
+	return {buffer, ""};
+}
+
+Bytes slice(const Bytes &bytes, std::size_t offset, std::size_t size)
+{
+	auto from = bytes.begin() + static_cast<long>(std::min(offset, bytes.size()));
+	auto to = bytes.begin() + static_cast<long>(std::min(offset + size, bytes.size()));
+	return Bytes(from, to);
+}
+
+/*
+ * Leaves both lists changed since boot and not empty: an A/D cycle, then
+ * records staged with more current ones after them.
+ */
+void change_both_lists(int writer)
+{
+	create_measurement();
+	stage_save_delete(writer);
+	create_measurement();
+	ASSERT_EQ(write_request(writer, "A\n"), 0);
+	create_measurement();
+	create_measurement();
+}
+
+} // namespace
+
+/*
+ * An fd that has not read a list yet reads the list as it is at any
+ * offset, whatever requests came before its open: lseek() or pread() as
+ * its first operation, as in a kernel without staging.
+ */
+KTAP_TEST(a_new_fd_reads_at_any_offset_after_requests)
+{
+	require_staging();
+	delete_anything_staged();
+	UniqueFd writer = open_staged_writer();
+	change_both_lists(writer.get());
+
+	for (const std::string &path : sha1_list_paths()) {
+		ktap::ScopedContext context(path);
+		Bytes list = read_file(path);
+		ASSERT_GT(list.size(), 2u);
+		std::size_t middle = list.size() / 2 + 1;
+
+		UniqueFd seeker = open_or_throw(path, O_RDONLY);
+		ASSERT_EQ(::lseek(seeker.get(), static_cast<off_t>(middle), SEEK_SET),
+			  static_cast<off_t>(middle));
+		EXPECT_EQ(read_all(seeker.get()), slice(list, middle, list.size()));
+
+		UniqueFd preader = open_or_throw(path, O_RDONLY);
+		EXPECT_EQ(pread_at(preader.get(), 100, static_cast<off_t>(middle)),
+			  (PreadResult{slice(list, middle, 100), ""}));
+		/* and the fd's own position is still 0 */
+		EXPECT_EQ(read_all(preader.get()), list);
+	}
+	saved_store().append(read_staged_lists());
+	ASSERT_EQ(write_request(writer.get(), "D\n"), 0);
+	EXPECT_EQ(check_invariant(), "");
+}
+
+/*
+ * An fd positioned inside a list that then changed: a pread() from 0
+ * reads the list as it is now, and does not move the fd to it: its next
+ * read() still fails with ESTALE, until it seeks to 0.
+ */
+KTAP_TEST(a_pread_from_0_leaves_a_stale_fd_stale)
+{
+	require_staging();
+	delete_anything_staged();
+	UniqueFd writer = open_staged_writer();
+	change_both_lists(writer.get());
+
+	std::vector<std::string> paths = sha1_list_paths();
+	std::vector<UniqueFd> readers;
+	for (const std::string &path : paths) {
+		Bytes list = read_file(path);
+		ASSERT_GT(list.size(), 2u);
+		readers.push_back(open_or_throw(path, O_RDONLY));
+		read_exact(readers.back().get(), list.size() / 2 + 1);
+	}
+	/* both lists change: the staged records go, the current ones are staged */
+	saved_store().append(read_staged_lists());
+	ASSERT_EQ(write_request(writer.get(), "D\n"), 0);
+	ASSERT_EQ(write_request(writer.get(), "A\n"), 0);
+	create_measurement();
+
+	for (std::size_t i = 0; i < paths.size(); i++) {
+		ktap::ScopedContext context(paths[i]);
+		Bytes now = read_file(paths[i]);
+		int fd = readers[i].get();
+
+		EXPECT_EQ(pread_at(fd, 64, 0), (PreadResult{slice(now, 0, 64), ""}));
+		ReadsUntilError next = read_until_error(fd, kSmallReads);
+		EXPECT_EQ(errno_name(next.error), "ESTALE");
+		EXPECT_EQ(next.bytes.size(), 0u);
+		/* a pread() away from 0 is stale too, and changes nothing either */
+		EXPECT_EQ(pread_at(fd, 64, 1), (PreadResult{{}, "ESTALE"}));
+		EXPECT_EQ(errno_name(read_until_error(fd, kSmallReads).error), "ESTALE");
+		ASSERT_EQ(::lseek(fd, 0, SEEK_SET), 0);
+		EXPECT_EQ(read_all(fd), now);
+	}
+	saved_store().append(read_staged_lists());
+	ASSERT_EQ(write_request(writer.get(), "D\n"), 0);
 	EXPECT_EQ(check_invariant(), "");
 }
 
