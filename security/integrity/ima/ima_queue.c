@@ -422,10 +422,11 @@ int ima_add_template_entry(struct ima_template_entry *entry, int violation,
 	/*
 	 * Allocated before the lock, so that no allocation holds it: the
 	 * record fails without its queue entry, and goes without its digest
-	 * entry (only deduplication is lost).
+	 * entry (only deduplication is lost).  A violation is never looked
+	 * up: it needs no digest entry.
 	 */
 	qe = ima_alloc_queue_entry();
-	if (!IS_ENABLED(CONFIG_IMA_DISABLE_HTABLE))
+	if (!violation && !IS_ENABLED(CONFIG_IMA_DISABLE_HTABLE))
 		d = ima_digest_alloc(digest, entry->pcr);
 
 	mutex_lock(&ima_extend_list_mutex);
@@ -452,7 +453,7 @@ int ima_add_template_entry(struct ima_template_entry *entry, int violation,
 	}
 	ima_add_digest_entry(qe, entry);
 	qe = NULL;
-	if (!IS_ENABLED(CONFIG_IMA_DISABLE_HTABLE)) {
+	if (!violation && !IS_ENABLED(CONFIG_IMA_DISABLE_HTABLE)) {
 		ima_remember_digest(d);
 		d = NULL;
 	}
