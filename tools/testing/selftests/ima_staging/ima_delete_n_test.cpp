@@ -512,6 +512,10 @@ KTAP_TEST(hash_table_across_n)
 
 	measure_again(before, "measured before N\n");
 	EXPECT_EQ(occurrences(before), 0u);
+	/* positive control: a file never measured is recorded, once */
+	const std::string fresh = std::string(kMeasureDir) + "/hash-fresh-after-n";
+	measure_file(fresh, "never measured before\n");
+	EXPECT_EQ(occurrences(fresh), 1u);
 	EXPECT_EQ(check_invariant(), "");
 }
 

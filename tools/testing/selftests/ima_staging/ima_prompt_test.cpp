@@ -885,6 +885,10 @@ KTAP_TEST(hash_table_across_delete)
 	EXPECT_EQ(occurrences(before), flush ? 1u : 0u);
 	/* A record measured between A and D is never duplicated. */
 	EXPECT_EQ(occurrences(between), 1u);
+	/* positive control: a file never measured is recorded, once */
+	const std::string fresh = std::string(kMeasureDir) + "/hash-fresh-after-d";
+	measure_file(fresh, "never measured before\n");
+	EXPECT_EQ(occurrences(fresh), 1u);
 	EXPECT_EQ(check_invariant(), "");
 }
 
