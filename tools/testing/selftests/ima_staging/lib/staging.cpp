@@ -345,6 +345,23 @@ bool nothing_deleted_since_boot()
 	return check_replay(replayable_banks(), false).empty();
 }
 
+/*
+ * PCR 10 of @bank as tpm2_pcrread reads it from the TPM, apart from the
+ * kernel's sysfs files every other check reads.
+ */
+static Bytes pcr10_by_tpm2_tools(const std::string &bank)
+{
+	TempFile out("ima_pcrread");
+	std::vector<std::string> argv = {"tpm2_pcrread", "-Q",	     "-T", "device:/dev/tpmrm0",
+					 bank + ":10",	 "-o", out.path()};
+	CommandResult result = run_command(argv);
+
+	if (result.exit_code != 0)
+		throw std::runtime_error(command_line(argv) + " failed (" +
+					 std::to_string(result.exit_code) + "): " + result.output);
+	return read_file(out.path());
+}
+
 std::string check_invariant_with_evmctl()
 {
 	std::vector<std::string> banks = replayable_banks();
@@ -358,6 +375,10 @@ std::string check_invariant_with_evmctl()
 
 	std::string problems;
 	for (const std::string &bank : banks) {
+		Bytes by_tools = pcr10_by_tpm2_tools(bank);
+		if (by_tools != snapshot.pcrs.at(bank).at(kImaPcr))
+			problems += bank + ": tpm2_pcrread reads PCR 10 as " + to_hex(by_tools) +
+				    ", sysfs as " + to_hex(snapshot.pcrs.at(bank).at(kImaPcr)) + "; ";
 		EvmctlResult result = evmctl_validate(list, bank, snapshot.pcrs.at(bank));
 
 		if (!result.validated)

@@ -167,7 +167,9 @@ std::string check_invariant();
 /*
  * Checks the invariant with evmctl: the sha1 binary lists of the saved
  * records and the current list concatenated, validated against every bank
- * of PCR 10 of the TPM. Returns an empty string, or evmctl's complaint.
+ * of PCR 10 of the TPM. PCR 10 is read once more with tpm2_pcrread, which
+ * must agree with the kernel's sysfs value. Returns an empty string, or
+ * what did not match.
  */
 std::string check_invariant_with_evmctl();
 
