@@ -341,6 +341,21 @@ KTAP_TEST(delete_the_oldest_record)
 	EXPECT_EQ(check_invariant(), "");
 }
 
+/* The fd N was written to is rewound: its next read is the new list. */
+KTAP_TEST(n_rewinds_the_file_it_was_written_to)
+{
+	require_n();
+	ensure_records(4);
+	UniqueFd fd = open_or_throw(ima_path(original_request_file()), O_RDWR);
+	Bytes list = read_all(fd.get());
+	ASSERT_GT(list.size(), 0u);
+	EXPECT_EQ(read_all(fd.get()).size(), 0u);
+
+	ASSERT_EQ(save_and_delete_oldest(fd.get(), 2), 0);
+	EXPECT_EQ(read_all(fd.get()), read_binary_list_bytes("sha1"));
+	EXPECT_EQ(check_invariant(), "");
+}
+
 KTAP_TEST(delete_every_record)
 {
 	require_n();

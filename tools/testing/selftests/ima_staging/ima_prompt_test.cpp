@@ -540,6 +540,70 @@ KTAP_TEST(a_pread_from_0_leaves_a_stale_fd_stale)
 }
 
 /*
+ * D changes the staged list only: a reader in the middle of the current
+ * list reads on to its end, without ESTALE.
+ */
+KTAP_TEST(d_leaves_readers_of_the_current_list_alone)
+{
+	require_staging();
+	delete_anything_staged();
+	UniqueFd writer = open_staged_writer();
+
+	for (ListFormat format : {ListFormat::binary, ListFormat::ascii}) {
+		ktap::ScopedContext context(format == ListFormat::binary ? "binary" : "ascii");
+		const std::string path = ima_path(list_file_name(format, "sha1"));
+
+		stage_something(writer.get());
+		create_measurement();
+		create_measurement();
+		Bytes list = read_file(path);
+		UniqueFd reader = open_or_throw(path, O_RDONLY);
+		Bytes got = read_exact(reader.get(), leading_records_size(format, list, 1) + 3);
+
+		saved_store().append(read_staged_lists());
+		ASSERT_EQ(write_request(writer.get(), "D\n"), 0);
+		ReadsUntilError rest = read_until_error(reader.get(), kSmallReads);
+		EXPECT_EQ(rest.error, 0);
+		append(got, rest.bytes);
+		EXPECT_EQ(got, list);
+	}
+	EXPECT_EQ(check_invariant(), "");
+}
+
+/*
+ * A request changes the lists of every algorithm: a reader of any of
+ * them, binary or ascii, gets ESTALE, not only the sha1 ones.
+ */
+KTAP_TEST(a_reader_of_every_algorithm_gets_estale_after_a)
+{
+	require_staging();
+	delete_anything_staged();
+	UniqueFd writer = open_staged_writer();
+	create_measurement();
+	create_measurement();
+
+	std::vector<std::string> paths;
+	std::vector<UniqueFd> readers;
+	for (const std::string &algo : list_algos())
+		for (ListFormat format : {ListFormat::binary, ListFormat::ascii}) {
+			paths.push_back(ima_path(list_file_name(format, algo)));
+			readers.push_back(open_or_throw(paths.back(), O_RDONLY));
+			read_exact(readers.back().get(), 10);
+		}
+	ASSERT_EQ(write_request(writer.get(), "A\n"), 0);
+	for (std::size_t i = 0; i < paths.size(); i++) {
+		ktap::ScopedContext context(paths[i]);
+		ReadsUntilError next = read_until_error(readers[i].get(), kSmallReads);
+
+		/* at most the rest of the record the first read began */
+		EXPECT_EQ(errno_name(next.error), "ESTALE");
+		EXPECT_LE(next.bytes.size(), 4096u);
+	}
+	delete_anything_staged();
+	EXPECT_EQ(check_invariant(), "");
+}
+
+/*
  * Reads go on where the last one stopped: read in small pieces, with a
  * record appended halfway, a list file gives what one read of it gives.
  */
