@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <fcntl.h>
 #include <optional>
 #include <system_error>
@@ -21,6 +22,7 @@
 #include "lib/generator.h"
 #include "lib/ima.h"
 #include "lib/memory.h"
+#include "lib/options.h"
 #include "lib/require.h"
 #include "lib/staging.h"
 
@@ -136,6 +138,17 @@ void check_reader_across_n(ListFormat format, std::size_t extra)
 	ASSERT_EQ(::lseek(reader.get(), 0, SEEK_SET), 0);
 	EXPECT_EQ(read_all(reader.get()), read_file(path));
 	EXPECT_EQ(check_invariant(), "");
+}
+
+/*
+ * Rounds of readers racing N: the race is caught in some rounds only, so
+ * the full tier runs several (--reader-rounds).
+ */
+std::uint64_t &reader_rounds()
+{
+	static std::uint64_t rounds = 4;
+
+	return rounds;
 }
 
 /* The first @n lines of @text taken off. */
@@ -288,10 +301,9 @@ ReaderTally race_readers_with_n(std::size_t length, std::size_t kept)
 KTAP_TEST(readers_see_the_list_before_or_after_n_never_between)
 {
 	require_n();
-	constexpr int kReaderRounds = 4;
 	unsigned long between = 0;
 
-	for (int round_number = 1; round_number <= kReaderRounds; round_number++) {
+	for (std::uint64_t round_number = 1; round_number <= reader_rounds(); round_number++) {
 		ktap::ScopedContext context("round " + std::to_string(round_number));
 		ReaderTally tally = race_readers_with_n(3000, 10);
 
@@ -562,5 +574,12 @@ KTAP_TEST(invariant_holds_at_the_end)
 
 int main(int argc, char **argv)
 {
-	return ktap::run(argc, argv);
+	std::vector<char *> args(argv, argv + argc + 1);
+
+	if (!take_number_options(args, {{"--reader-rounds", &reader_rounds()}}) ||
+	    reader_rounds() == 0) {
+		std::fprintf(stderr, "usage: %s [--reader-rounds N] [-t TEST]... [-l]\n", argv[0]);
+		return 2;
+	}
+	return ktap::run(static_cast<int>(args.size() - 1), args.data());
 }
