@@ -160,6 +160,22 @@ int request_on(int fd, const std::string &request)
 }
 
 /*
+ * @request on @fd with its @n-th allocation failing: a request that fails
+ * must fail with ENOMEM and leave the lists as @before.
+ */
+Step request_with_nth_failing(FailNth &fail, unsigned int n, int fd, const std::string &request,
+			      const ListState &before)
+{
+	Step step = fail_nth_allocation(fail, n, [&]() { return request_on(fd, request); });
+
+	if (step.error) {
+		EXPECT_EQ(errno_name(step.error), "ENOMEM");
+		EXPECT_EQ(lists_changed_since(before), "");
+	}
+	return step;
+}
+
+/*
  * Fails the 1st, 2nd, ... allocation of the operation @step runs (with
  * fail_nth_allocation()) until it completes without reaching the fault,
  * and says how many allocations it made and how the steps ended.
@@ -359,11 +375,8 @@ KTAP_TEST(every_allocation_of_a_fails_in_turn)
 			create_measurement();
 		ListState before = capture_lists();
 
-		Step step = fail_nth_allocation(fail, n, [&]() { return request_on(fd.get(), request); });
-		if (step.error) {
-			EXPECT_EQ(errno_name(step.error), "ENOMEM");
-			EXPECT_EQ(lists_changed_since(before), "");
-		} else {
+		Step step = request_with_nth_failing(fail, n, fd.get(), request, before);
+		if (!step.error) {
 			ListState after = capture_lists();
 			EXPECT_EQ(after.staged, before.current);
 			EXPECT_EQ(after.count, 0ul);
@@ -398,11 +411,8 @@ KTAP_TEST(every_allocation_of_d_fails_in_turn)
 		auto group = read_staged_lists();
 		ListState before = capture_lists();
 
-		Step step = fail_nth_allocation(fail, n, [&]() { return request_on(fd.get(), request); });
-		if (step.error) {
-			EXPECT_EQ(errno_name(step.error), "ENOMEM");
-			EXPECT_EQ(lists_changed_since(before), "");
-		} else {
+		Step step = request_with_nth_failing(fail, n, fd.get(), request, before);
+		if (!step.error) {
 			saved_store().append(group);
 			ListState after = capture_lists();
 			EXPECT_EQ(after.staged_records(), 0u);
@@ -432,11 +442,8 @@ KTAP_TEST(every_allocation_of_n_fails_in_turn)
 		auto oldest = read_oldest_records(1);
 		ListState before = capture_lists();
 
-		Step step = fail_nth_allocation(fail, n, [&]() { return request_on(fd.get(), request); });
-		if (step.error) {
-			EXPECT_EQ(errno_name(step.error), "ENOMEM");
-			EXPECT_EQ(lists_changed_since(before), "");
-		} else {
+		Step step = request_with_nth_failing(fail, n, fd.get(), request, before);
+		if (!step.error) {
 			saved_store().append(oldest);
 			EXPECT_EQ(current_count(), before.count - 1);
 		}
