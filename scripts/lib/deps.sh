@@ -42,6 +42,15 @@ missing_pkgs() {
 
 APT_UPDATED=${APT_UPDATED:-}
 
+# apt-get update, once per run (log: LOG, else the apt log).
+apt_update_once() {
+	local log=${1:-$CACHE/logs/apt.log}
+	[[ -z "$APT_UPDATED" ]] || return 0
+	mkdir -p "$(dirname "$log")"
+	run_logged "$log" apt-get update
+	APT_UPDATED=1
+}
+
 apt_install() {
 	local log
 	log="$CACHE/logs/apt.log"
@@ -49,10 +58,7 @@ apt_install() {
 	: >"$log"
 	say "deps: installing $* (log: $log)"
 	export DEBIAN_FRONTEND=noninteractive
-	if [[ -z "$APT_UPDATED" ]]; then
-		run_logged "$log" apt-get update
-		APT_UPDATED=1
-	fi
+	apt_update_once "$log"
 	run_logged "$log" apt-get install -y --no-install-recommends \
 		--allow-downgrades "$@"
 }

@@ -370,6 +370,75 @@ gate_warnings() {
 	fi
 }
 
+# Debian's amd64 configuration, the kernel users build, with IMA_STAGING on:
+# security/integrity/ima/ compiles with W=1 and sparse (C=2) and no warning.
+# The configuration comes from the package linux-config-6.12, downloaded and
+# unpacked into the cache, not installed: it depends on linux-source-6.12
+# of its own version, which would replace the pinned base.
+DEBIAN_CONFIG_PKG=linux-config-6.12
+DEBIAN_CONFIG_XZ=usr/src/linux-config-6.12/config.amd64_none_amd64.xz
+
+# debian_config_file: prints the path of Debian's amd64 configuration
+# (xz), downloading the package once per version apt knows.
+debian_config_file() {
+	local dir="$CACHE/debian-config" version deb log
+	version=$(apt-cache policy "$DEBIAN_CONFIG_PKG" 2>/dev/null | sed -n 's/^ *Candidate: //p')
+	if [[ -z "$version" || "$version" == "(none)" ]]; then
+		apt_update_once
+		version=$(apt-cache policy "$DEBIAN_CONFIG_PKG" 2>/dev/null | sed -n 's/^ *Candidate: //p')
+	fi
+	[[ -n "$version" && "$version" != "(none)" ]] ||
+		die "gate: apt knows no package $DEBIAN_CONFIG_PKG"
+	if [[ ! -f "$dir/$version/$DEBIAN_CONFIG_XZ" ]]; then
+		log=$(new_log debian-config-download)
+		rm -rf "$dir"
+		mkdir -p "$dir/$version"
+		# apt's sandbox user cannot write to the cache: fetch as root.
+		(cd "$dir" && apt-get -o APT::Sandbox::User=root download \
+			"$DEBIAN_CONFIG_PKG=$version") >"$log" 2>&1 ||
+			die "gate: downloading $DEBIAN_CONFIG_PKG $version failed (log: $log)"
+		deb=$(ls "$dir"/"${DEBIAN_CONFIG_PKG}"_*.deb)
+		dpkg-deb -x "$deb" "$dir/$version" >>"$log" 2>&1 ||
+			die "gate: unpacking $deb failed (log: $log)"
+		[[ -f "$dir/$version/$DEBIAN_CONFIG_XZ" ]] ||
+			die "gate: $deb has no $DEBIAN_CONFIG_XZ"
+	fi
+	printf '%s\n' "$dir/$version/$DEBIAN_CONFIG_XZ"
+}
+
+gate_debian_config() {
+	local name=$1 out="$GATES/debian-config" log line objs config
+	config=$(debian_config_file)
+	log=$(new_log gate-debian-config)
+	mkdir -p "$out"
+	xz -dc "$config" >"$out/.config.input.new"
+	"$SRC/scripts/config" --file "$out/.config.input.new" --enable IMA_STAGING
+	if [[ -f "$out/.config" ]] && cmp -s "$out/.config.input.new" "$out/.config.input"; then
+		rm -f "$out/.config.input.new"
+	else
+		mv -f "$out/.config.input.new" "$out/.config.input"
+		cp "$out/.config.input" "$out/.config"
+		kmake "$SRC" "$out" olddefconfig >"$log" 2>&1 ||
+			die "gate: olddefconfig failed on Debian's configuration (log: $log)"
+	fi
+	line=$(grep -E '^(# )?CONFIG_IMA_STAGING[= ]' "$out/.config" || true)
+	[[ "$line" == CONFIG_IMA_STAGING=y ]] ||
+		die "gate: CONFIG_IMA_STAGING=y does not hold with Debian's configuration (got: ${line:-nothing})"
+	# Compiled again (from ccache): warnings show every time.
+	rm -f "$out/security/integrity/ima/"*.o
+	if ! kmake "$SRC" "$out" -j"$(nproc)" W=1 C=2 security/integrity/ima/ >>"$log" 2>&1; then
+		gate_fail "$name" "$(grep -E ': (fatal )?error: ' "$log" | head -n 10)" "log: $log"
+		return 0
+	fi
+	objs=$(find "$out/security/integrity/ima/" -maxdepth 1 -name '*.o' ! -name '*.mod.o' | wc -l)
+	# Warnings of the kernel's code, not of the host tools built first.
+	if [[ -n "$(normalized_warnings "$log")" ]]; then
+		gate_fail "$name" "$(normalized_warnings "$log" | warning_lines "$log" | head -n 20)" "log: $log"
+	else
+		gate_pass "$name" "Debian's ${config#"$CACHE"/debian-config/} with IMA_STAGING=y, W=1 C=2, $objs objects, no warning, log: $log"
+	fi
+}
+
 # security/integrity/ima/ builds without a warning for every combination
 # of IMA_STAGING, IMA_KEXEC and IMA_DISABLE_HTABLE.
 gate_matrix() {
@@ -424,7 +493,7 @@ run_gate() {
 		"gate_$gate" "$suite"
 		exec {lock}>&-
 		;;
-	shellcheck | ktap | cxx | docs | service | warnings | matrix)
+	shellcheck | ktap | cxx | docs | service | warnings | matrix | debian_config)
 		"gate_$gate" "$suite"
 		;;
 	*) suite_broken "$suite" "unknown gate '$gate'" ;;
