@@ -208,7 +208,12 @@ gate_docs() {
 # project's files.
 gate_series() {
 	local name=$1 n
-	local -a diffs
+	local -a diffs signoffs
+	mapfile -t signoffs < <(series_signoffs)
+	if ((${#signoffs[@]} > 0)); then
+		gate_fail "$name" "series/ signs patches off (the sender's export adds the sign-off):" "${signoffs[@]}"
+		return 0
+	fi
 	if ! series_apply; then
 		gate_fail "$name" "${SERIES_ERROR[@]}"
 		return 0
@@ -244,6 +249,8 @@ gate_checkpatch() {
 		return 0
 	fi
 	series_format "$dir"
+	# As an export signs them off: with a stand-in for the sender.
+	series_sign "$dir" "Patch Sender <sender@example.org>"
 	for patch in "$dir"/[0-9][0-9][0-9][0-9]-*.patch; do
 		num=$(basename "$patch" | cut -c1-4)
 		[[ "$num" == 0000 ]] && continue

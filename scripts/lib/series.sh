@@ -171,19 +171,34 @@ sender_identity() {
 	SENDER="$name <$email>"
 }
 
-# series_sign DIR IDENTITY: the exported patches come from IDENTITY and are
-# signed off by it instead of the placeholder.
+# series_sign DIR IDENTITY: the exported patches come from IDENTITY and end
+# their trailers with IDENTITY's sign-off, which series/ never carries: a
+# Signed-off-by is the certificate of the person who sends the patch.
 series_sign() {
 	local dir=$1 identity=$2 placeholder patch
 	placeholder="${SERIES_IDENT[1]#user.name=} <${SERIES_IDENT[3]#user.email=}>"
 	for patch in "$dir"/[0-9][0-9][0-9][0-9]-*.patch; do
+		[[ "$patch" == */0000-cover-letter.patch ]] && continue
 		IDENTITY=$identity PLACEHOLDER=$placeholder awk '
 			$0 == "From: " ENVIRON["PLACEHOLDER"] { $0 = "From: " ENVIRON["IDENTITY"] }
-			$0 == "Signed-off-by: " ENVIRON["PLACEHOLDER"] { $0 = "Signed-off-by: " ENVIRON["IDENTITY"] }
-			{ print }
+			!signed && $0 == "---" {
+				# A trailer block before it (Fixes:, Cc:) takes the
+				# sign-off as its last line; else a block of its own.
+				if (last !~ /^[A-Za-z-]+: /)
+					print ""
+				print "Signed-off-by: " ENVIRON["IDENTITY"]
+				signed = 1
+			}
+			{ print; last = $0 }
 		' "$patch" >"$patch.tmp"
 		mv -f "$patch.tmp" "$patch"
 	done
+}
+
+# Lines of series/ that sign a patch off: none belongs there.
+series_signoffs() {
+	grep -n '^Signed-off-by:' "$SERIES_DIR"/[0-9][0-9][0-9][0-9]-*.patch \
+		"$SERIES_DIR"/[0-9][0-9][0-9][0-9]-*.msg 2>/dev/null | sed "s#^$SERIES_DIR/##" || true
 }
 
 # series_format DIR: the applied series as numbered patches with a cover
