@@ -377,6 +377,54 @@ gate_warnings() {
 	fi
 }
 
+# With IMA_STAGING off, IMA is 6.12's: each object of security/integrity/ima/
+# calls no function the pristine base's same object does not call (no
+# rhashtable_*, no new slab cache, no new allocation), and there is no
+# object the base does not have. The exceptions, "object symbol":
+GATE_STOCK_ALLOWED=(
+	# The kexec fixes for every kernel (patches 1 and 2): a record's
+	# size as the dump writes it, the template's name compared.
+	"ima_kexec.o ima_binary_record_size"
+	"ima_queue.o strcmp"
+	# Lockdep's check of rcu_dereference(), with CONFIG_PROVE_RCU only:
+	# a read holds RCU across ->show() (patch 5).
+	"ima_fs.o rcu_read_lock_held"
+)
+
+gate_stock() {
+	local name=$1 log obj rel extra
+	local -a bad=()
+	log=$(new_log gate-stock)
+	gate_config "$PRISTINE" "$GATES/stock-pristine" IMA_KEXEC=y
+	gate_config "$SRC" "$GATES/stock" IMA_STAGING=n IMA_KEXEC=y
+	# Objects of an earlier tree must not linger (ccache makes this cheap).
+	rm -f "$GATES/stock-pristine/security/integrity/ima/"*.o "$GATES/stock/security/integrity/ima/"*.o
+	if ! kmake "$PRISTINE" "$GATES/stock-pristine" -j"$(nproc)" security/integrity/ima/ >"$log" 2>&1; then
+		die "gate: the pristine base does not build (log: $log)"
+	fi
+	if ! kmake "$SRC" "$GATES/stock" -j"$(nproc)" security/integrity/ima/ >>"$log" 2>&1; then
+		gate_fail "$name" "$(grep -E ': (fatal )?error: ' "$log" | head -n 10)" "log: $log"
+		return 0
+	fi
+	for obj in "$GATES/stock/security/integrity/ima/"*.o; do
+		rel=security/integrity/ima/${obj##*/}
+		if [[ ! -f "$GATES/stock-pristine/$rel" ]]; then
+			bad+=("$rel: not built by 6.12")
+			continue
+		fi
+		extra=$(LC_ALL=C comm -13 <(nm -u "$GATES/stock-pristine/$rel" | awk '{ print $2 }' | LC_ALL=C sort) \
+			<(nm -u "$obj" | awk '{ print $2 }' | LC_ALL=C sort) |
+			grep -v -x -F -f <(printf '%s\n' "${GATE_STOCK_ALLOWED[@]}" |
+				awk -v o="${obj##*/}" '$1 == o { print $2 }') | paste -sd ' ' || true)
+		[[ -z "$extra" ]] || bad+=("$rel calls what 6.12's does not: $extra")
+	done
+	if ((${#bad[@]} == 0)); then
+		gate_pass "$name" "IMA_STAGING=n: $(find "$GATES/stock/security/integrity/ima/" -maxdepth 1 -name '*.o' | wc -l) objects, no call 6.12's lack, log: $log"
+	else
+		gate_fail "$name" "${bad[@]}" "log: $log"
+	fi
+}
+
 # Debian's amd64 configuration, the kernel users build, with IMA_STAGING on:
 # security/integrity/ima/ compiles with W=1 and sparse (C=2) and no warning.
 # The configuration comes from the package linux-config-6.12, downloaded and
@@ -500,7 +548,7 @@ run_gate() {
 		"gate_$gate" "$suite"
 		exec {lock}>&-
 		;;
-	shellcheck | ktap | cxx | docs | service | warnings | matrix | debian_config)
+	shellcheck | ktap | cxx | docs | service | warnings | matrix | stock | debian_config)
 		"gate_$gate" "$suite"
 		;;
 	*) suite_broken "$suite" "unknown gate '$gate'" ;;

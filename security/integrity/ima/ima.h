@@ -18,7 +18,6 @@
 #include <linux/fs.h>
 #include <linux/security.h>
 #include <linux/hash.h>
-#include <linux/rhashtable-types.h>
 #include <linux/tpm.h>
 #include <linux/audit.h>
 #include <crypto/hash_info.h>
@@ -32,6 +31,9 @@ enum tpm_pcrs { TPM_PCR0 = 0, TPM_PCR8 = 8, TPM_PCR10 = 10 };
 /* digest size for IMA, fits SHA1 or MD5 */
 #define IMA_DIGEST_SIZE		SHA1_DIGEST_SIZE
 #define IMA_EVENT_NAME_LEN_MAX	255
+
+#define IMA_HASH_BITS 10
+#define IMA_MEASURE_HTABLE_SIZE (1 << IMA_HASH_BITS)
 
 #define IMA_TEMPLATE_FIELD_ID_MAX_LEN	16
 #define IMA_TEMPLATE_NUM_FIELDS_MAX	15
@@ -110,6 +112,9 @@ struct ima_template_entry {
 };
 
 struct ima_queue_entry {
+#ifndef CONFIG_IMA_STAGING
+	struct hlist_node hnext;	/* place in hash collision list */
+#endif
 	struct list_head later;		/* place in a measurement list */
 	struct ima_template_entry *entry;
 };
@@ -402,18 +407,35 @@ extern spinlock_t ima_queue_lock;
 
 struct ima_h_table {
 	atomic_long_t violations;
+#ifndef CONFIG_IMA_STAGING
+	struct hlist_head queue[IMA_MEASURE_HTABLE_SIZE];
+#endif
 };
 extern struct ima_h_table ima_htable;
 
+static inline unsigned int ima_hash_key(u8 *digest)
+{
+	/* there is no point in taking a hash of part of a digest */
+	return (digest[0] | digest[1] << 8) % IMA_MEASURE_HTABLE_SIZE;
+}
+
+#ifdef CONFIG_IMA_STAGING
+/* The digest table of staging; see ima_queue.c. */
 int __init ima_init_htable(void);
 struct rhashtable *ima_htable_alloc(void);
 void ima_htable_free(struct rhashtable *table);
 #if IS_ENABLED(CONFIG_KUNIT)
-/* The digest table, for KUnit tests; see ima_queue.c. */
 struct ima_digest;
 struct ima_digest *ima_digest_alloc(const u8 *digest, int pcr);
 bool ima_htable_add(struct rhashtable *table, struct ima_digest *d);
 bool ima_htable_lookup(struct rhashtable *table, const u8 *digest, int pcr);
+#endif
+#else
+/* 6.12's table is static: nothing to set up */
+static inline int ima_init_htable(void)
+{
+	return 0;
+}
 #endif
 
 #define __ima_hooks(hook)				\

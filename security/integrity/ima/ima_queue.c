@@ -19,7 +19,6 @@
 #include <linux/rculist.h>
 #include <linux/rhashtable.h>
 #include <linux/slab.h>
-#include <linux/unaligned.h>
 #include <kunit/visibility.h>
 #include "ima.h"
 
@@ -36,10 +35,6 @@ static struct tpm_digest *digests;
 
 struct ima_mlist ima_measurements = IMA_MLIST_INIT(ima_measurements);
 
-struct ima_h_table ima_htable = {
-	.violations = ATOMIC_LONG_INIT(0),
-};
-
 /* mutex protects atomicity of extending measurement list
  * and extending the TPM PCR aggregate. Since tpm_extend can take
  * long (and the tpm driver uses a mutex), we can't use the spinlock.
@@ -47,15 +42,16 @@ struct ima_h_table ima_htable = {
  */
 DEFINE_MUTEX(ima_extend_list_mutex);
 
+#ifdef CONFIG_IMA_STAGING
 /*
  * The digest table holds the template digest (of ima_hash_algo) and the
- * PCR of every record measured, as one key, so that a measurement
- * already recorded is dropped.  An entry lives apart from its record so
- * that it can outlast it: with CONFIG_IMA_STAGING a deleted record
- * leaves only its entry behind, and deduplication goes on as if it had
- * not been deleted.  The table is an rhashtable, which grows with its
- * contents (in a worker, or in place when inserts outrun it): a lookup
- * costs the same however many records were measured.
+ * PCR of every record measured, so that a measurement already recorded
+ * is dropped.  An entry lives apart from its record so that it can
+ * outlast it: a deleted record leaves only its entry behind, and
+ * deduplication goes on as if it had not been deleted.  The table is an
+ * rhashtable, which grows with its contents (in a worker, or in place
+ * when inserts outrun it): a lookup costs the same however many records
+ * were measured.
  *
  * Entries are added with ima_extend_list_mutex held, and only under it
  * is a table looked up.  An entry is never removed from a live table: a
@@ -63,7 +59,15 @@ DEFINE_MUTEX(ima_extend_list_mutex);
  */
 struct ima_digest {
 	struct rhash_head node;
-	u8 key[];		/* see ima_digest_key() */
+	/* the key: @pcr and @digest, compared as one run of bytes */
+	u32 pcr;
+	u8 digest[];	/* hash_digest_size[ima_hash_algo] bytes */
+};
+
+/* A key to look up, laid out as in struct ima_digest */
+struct ima_digest_key {
+	u32 pcr;
+	u8 digest[HASH_MAX_DIGESTSIZE];
 };
 
 static struct kmem_cache *ima_digest_cache __ro_after_init;
@@ -93,33 +97,16 @@ void ima_htable_free(struct rhashtable *table)
 	kfree(table);
 }
 
-/*
- * The key of a record in the table, hash_digest_size[ima_hash_algo]
- * bytes: its template digest with its PCR XORed into the last four
- * bytes, little-endian.  Records of one PCR share a key only if their
- * digests are equal; records of PCRs p and q only if their digests
- * differ in the last four bytes alone, and there by exactly p ^ q: a
- * pair about as hard to find as a collision of ima_hash_algo.  On 64-bit, a
- * PCR field of its own would make an entry 8 bytes larger with SHA-256,
- * SHA-384 and SHA-512: 48 rather than 40 bytes with SHA-256, all that a
- * deleted record leaves behind.
- */
-static void ima_digest_key(u8 *key, const u8 *digest, int pcr)
-{
-	u8 *tail = key + hash_digest_size[ima_hash_algo] - sizeof(u32);
-
-	memcpy(key, digest, hash_digest_size[ima_hash_algo]);
-	put_unaligned_le32(get_unaligned_le32(tail) ^ (u32)pcr, tail);
-}
-
 VISIBLE_IF_KUNIT struct ima_digest *ima_digest_alloc(const u8 *digest,
 						     int pcr)
 {
 	struct ima_digest *d;
 
 	d = kmem_cache_alloc(ima_digest_cache, GFP_KERNEL);
-	if (d)
-		ima_digest_key(d->key, digest, pcr);
+	if (d) {
+		d->pcr = pcr;
+		memcpy(d->digest, digest, hash_digest_size[ima_hash_algo]);
+	}
 	return d;
 }
 
@@ -144,14 +131,12 @@ VISIBLE_IF_KUNIT bool ima_htable_add(struct rhashtable *table,
 VISIBLE_IF_KUNIT bool ima_htable_lookup(struct rhashtable *table,
 					const u8 *digest, int pcr)
 {
-	/* jhash2() reads the key as u32 words */
-	u8 key[HASH_MAX_DIGESTSIZE] __aligned(sizeof(u32));
+	struct ima_digest_key key = { .pcr = pcr };
 
-	ima_digest_key(key, digest, pcr);
-	return !!rhashtable_lookup_fast(table, key, ima_digest_params);
+	memcpy(key.digest, digest, hash_digest_size[ima_hash_algo]);
+	return !!rhashtable_lookup_fast(table, &key, ima_digest_params);
 }
 
-#ifdef CONFIG_IMA_STAGING
 struct ima_mlist ima_measurements_staged =
 	IMA_MLIST_INIT(ima_measurements_staged);
 
@@ -160,7 +145,11 @@ struct ima_staging ima_staging = {
 	.staged = &ima_measurements_staged,
 };
 
-/* The digest tables: the one new digests go to first. */
+struct ima_h_table ima_htable = {
+	.violations = ATOMIC_LONG_INIT(0),
+};
+
+/* The digest tables */
 static struct rhashtable **ima_htables[] = {
 	&ima_staging.htable, &ima_staging.htable_staged,
 	&ima_staging.htable_spare,
@@ -189,31 +178,19 @@ static bool ima_measurements_suspended(void)
 {
 	return ima_staging.suspended;
 }
-#else
-static struct rhashtable *ima_digest_table;
-
-static struct rhashtable **ima_htables[] = { &ima_digest_table };
-
-/* Called with ima_extend_list_mutex held. */
-static bool ima_lookup_digest_entry(u8 *digest_value, int pcr)
-{
-	return ima_htable_lookup(ima_digest_table, digest_value, pcr);
-}
-
-static bool ima_measurements_suspended(void)
-{
-	return false;
-}
-#endif
 
 /*
- * Remember the digest @d of a record just added, or of none if its
- * allocation failed.  Called with ima_extend_list_mutex held.
+ * Remember the digest @d of the record just added in @qe, or of none if
+ * its allocation failed.  A violation is never looked up: it has no
+ * digest entry.  Called with ima_extend_list_mutex held.
  */
-static void ima_remember_digest(struct ima_digest *d)
+static void ima_remember_digest(struct ima_queue_entry *qe,
+				struct ima_digest *d, int violation)
 {
 	lockdep_assert_held(&ima_extend_list_mutex);
-	if (!d || !ima_htable_add(*ima_htables[0], d))
+	if (violation)
+		return;
+	if (!d || !ima_htable_add(ima_staging.htable, d))
 		pr_warn_ratelimited("digest not remembered: a file measured again is recorded again\n");
 }
 
@@ -248,30 +225,84 @@ int __init ima_init_htable(void)
 		return 0;
 
 	ima_digest_params.head_offset = offsetof(struct ima_digest, node);
-	ima_digest_params.key_offset = offsetof(struct ima_digest, key);
-	ima_digest_params.key_len = size;
+	ima_digest_params.key_offset = offsetof(struct ima_digest, pcr);
+	ima_digest_params.key_len = offsetof(struct ima_digest_key, digest) +
+				    size;
 	ima_digest_cache = kmem_cache_create("ima_digest",
 					     struct_size_t(struct ima_digest,
-							   key, size),
+							   digest, size),
 					     0, 0, NULL);
 	if (!ima_digest_cache)
 		return -ENOMEM;
 
-	*ima_htables[0] = ima_htable_alloc();
-	if (!*ima_htables[0])
+	ima_staging.htable = ima_htable_alloc();
+	if (!ima_staging.htable)
 		goto nomem;
-#ifdef CONFIG_IMA_STAGING
 	if (ima_staging.flush_htable) {
 		ima_staging.htable_spare = ima_htable_alloc();
 		if (!ima_staging.htable_spare)
 			goto nomem;
 	}
-#endif
 	return 0;
 nomem:
 	ima_exit_htable();
 	return -ENOMEM;
 }
+#else
+/* key: inode (before secure-hashing a file) */
+struct ima_h_table ima_htable = {
+	.violations = ATOMIC_LONG_INIT(0),
+	.queue[0 ... IMA_MEASURE_HTABLE_SIZE - 1] = HLIST_HEAD_INIT
+};
+
+/* lookup up the digest value in the hash table, and return the entry */
+static struct ima_queue_entry *ima_lookup_digest_entry(u8 *digest_value,
+						       int pcr)
+{
+	struct ima_queue_entry *qe, *ret = NULL;
+	unsigned int key;
+	int rc;
+
+	key = ima_hash_key(digest_value);
+	rcu_read_lock();
+	hlist_for_each_entry_rcu(qe, &ima_htable.queue[key], hnext) {
+		rc = memcmp(qe->entry->digests[ima_hash_algo_idx].digest,
+			    digest_value, hash_digest_size[ima_hash_algo]);
+		if ((rc == 0) && (qe->entry->pcr == pcr)) {
+			ret = qe;
+			break;
+		}
+	}
+	rcu_read_unlock();
+	return ret;
+}
+
+/* Records are never removed: the table links them, violations too. */
+struct ima_digest;
+
+static inline struct ima_digest *ima_digest_alloc(const u8 *digest, int pcr)
+{
+	return NULL;
+}
+
+static inline void ima_digest_free(void *ptr, void *arg)
+{
+}
+
+static void ima_remember_digest(struct ima_queue_entry *qe,
+				struct ima_digest *d, int violation)
+{
+	unsigned int key;
+
+	key = ima_hash_key(qe->entry->digests[ima_hash_algo_idx].digest);
+	hlist_add_head_rcu(&qe->hnext, &ima_htable.queue[key]);
+}
+
+static bool ima_measurements_suspended(void)
+{
+	return false;
+}
+#endif
 
 /* Add serialized sizes; ULONG_MAX means not tracked or too large. */
 unsigned long ima_binary_size_add(unsigned long size, unsigned long more)
@@ -364,20 +395,22 @@ static void ima_add_digest_entry(struct ima_queue_entry *qe,
 /*
  * Return the amount of memory required for serializing the
  * entire binary_runtime_measurement list, including the ima_kexec_hdr
- * structure.  The sizes are read under the lock: N moves records, and
- * their size, from one list to the other.
+ * structure.  With CONFIG_IMA_STAGING the sizes are read under the
+ * lock: staging moves records, and their size, from one list to the
+ * other.
  */
 unsigned long ima_get_binary_runtime_size(void)
 {
 	unsigned long binary_runtime_size;
 
-	mutex_lock(&ima_extend_list_mutex);
-	binary_runtime_size = ima_measurements.binary_size;
 #ifdef CONFIG_IMA_STAGING
-	binary_runtime_size = ima_binary_size_add(binary_runtime_size,
+	mutex_lock(&ima_extend_list_mutex);
+	binary_runtime_size = ima_binary_size_add(ima_measurements.binary_size,
 						  ima_measurements_staged.binary_size);
-#endif
 	mutex_unlock(&ima_extend_list_mutex);
+#else
+	binary_runtime_size = ima_measurements.binary_size;
+#endif
 
 	if (binary_runtime_size >= (ULONG_MAX - sizeof(struct ima_kexec_hdr)))
 		return ULONG_MAX;
@@ -414,20 +447,25 @@ int ima_add_template_entry(struct ima_template_entry *entry, int violation,
 	struct tpm_digest *digests_arg = entry->digests;
 	const char *audit_cause = "hash_added";
 	char tpm_audit_cause[AUDIT_CAUSE_LEN_MAX];
-	struct ima_queue_entry *qe;
+	struct ima_queue_entry *qe = NULL;
 	struct ima_digest *d = NULL;
 	int audit_info = 1;
 	int result = 0, tpmresult = 0;
 
 	/*
-	 * Allocated before the lock, so that no allocation holds it: the
-	 * record fails without its queue entry, and goes without its digest
-	 * entry (only deduplication is lost).  A violation is never looked
-	 * up: it needs no digest entry.
+	 * With CONFIG_IMA_STAGING the record's queue entry and digest entry
+	 * are allocated before the lock, so that no allocation holds it:
+	 * the record fails without its queue entry, and goes without its
+	 * digest entry (only deduplication is lost).  A violation is never
+	 * looked up: it needs no digest entry.  Without staging, as before,
+	 * the queue entry is allocated under the lock, once the digest was
+	 * not found.
 	 */
-	qe = ima_alloc_queue_entry();
-	if (!violation && !IS_ENABLED(CONFIG_IMA_DISABLE_HTABLE))
-		d = ima_digest_alloc(digest, entry->pcr);
+	if (IS_ENABLED(CONFIG_IMA_STAGING)) {
+		qe = ima_alloc_queue_entry();
+		if (!violation && !IS_ENABLED(CONFIG_IMA_DISABLE_HTABLE))
+			d = ima_digest_alloc(digest, entry->pcr);
+	}
 
 	mutex_lock(&ima_extend_list_mutex);
 	if (ima_measurements_suspended()) {
@@ -445,6 +483,8 @@ int ima_add_template_entry(struct ima_template_entry *entry, int violation,
 		}
 	}
 
+	if (!IS_ENABLED(CONFIG_IMA_STAGING))
+		qe = ima_alloc_queue_entry();
 	if (!qe) {
 		result = -ENOMEM;
 		audit_cause = "ENOMEM";
@@ -452,11 +492,11 @@ int ima_add_template_entry(struct ima_template_entry *entry, int violation,
 		goto out;
 	}
 	ima_add_digest_entry(qe, entry);
-	qe = NULL;
-	if (!violation && !IS_ENABLED(CONFIG_IMA_DISABLE_HTABLE)) {
-		ima_remember_digest(d);
+	if (!IS_ENABLED(CONFIG_IMA_DISABLE_HTABLE)) {
+		ima_remember_digest(qe, d, violation);
 		d = NULL;
 	}
+	qe = NULL;
 
 	if (violation)		/* invalidate pcr */
 		digests_arg = digests;
@@ -470,9 +510,12 @@ int ima_add_template_entry(struct ima_template_entry *entry, int violation,
 	}
 out:
 	mutex_unlock(&ima_extend_list_mutex);
-	kfree(qe);
-	if (d)
-		ima_digest_free(d, NULL);
+	/* what staging allocated before the lock for a record not added */
+	if (IS_ENABLED(CONFIG_IMA_STAGING)) {
+		kfree(qe);
+		if (d)
+			ima_digest_free(d, NULL);
+	}
 	integrity_audit_msg(AUDIT_INTEGRITY_PCR, inode, filename,
 			    op, audit_cause, result, audit_info);
 	return result;

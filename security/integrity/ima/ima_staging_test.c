@@ -848,7 +848,7 @@ static void the_whole_digest_is_the_key(struct kunit *test)
 }
 
 /*
- * The PCR is folded into the key: one digest measured into each PCR a
+ * The PCR is a field of the key: one digest measured into each PCR a
  * policy can name (BITS_PER_LONG of them, see INVALID_PCR) makes as many
  * entries, each found in its own PCR only.
  */
@@ -874,6 +874,39 @@ static void each_pcr_keeps_its_own_digests(struct kunit *test)
 							  digest, pcr));
 	KUNIT_EXPECT_FALSE(test, ima_htable_lookup(t->s.htable, digest,
 						   BITS_PER_LONG));
+}
+
+/*
+ * Digest and PCR are compared as 6.12 compares them, each exactly: a
+ * digest of PCR 10 does not make another digest of PCR 11 a duplicate,
+ * however the two differ.
+ */
+static void a_digest_matches_only_itself_in_its_own_pcr(struct kunit *test)
+{
+	struct staging_test *t = test->priv;
+	unsigned int size = hash_digest_size[ima_hash_algo];
+	u8 digest[HASH_MAX_DIGESTSIZE], other[HASH_MAX_DIGESTSIZE];
+	/* the first byte, and the lowest of the last four */
+	unsigned int at[] = { 0, size - sizeof(u32) };
+	struct ima_digest *d;
+	unsigned int i;
+
+	memset(digest, 0x5a, size);
+	d = ima_digest_alloc(digest, 10);
+	KUNIT_ASSERT_NOT_NULL(test, d);
+	KUNIT_ASSERT_TRUE(test, ima_htable_add(t->s.htable, d));
+
+	/* the PCRs' difference moved into the digest */
+	for (i = 0; i < ARRAY_SIZE(at); i++) {
+		memcpy(other, digest, size);
+		other[at[i]] ^= 10 ^ 11;
+		KUNIT_EXPECT_FALSE(test, ima_htable_lookup(t->s.htable,
+							   other, 11));
+		KUNIT_EXPECT_FALSE(test, ima_htable_lookup(t->s.htable,
+							   other, 10));
+	}
+	KUNIT_EXPECT_FALSE(test, ima_htable_lookup(t->s.htable, digest, 11));
+	KUNIT_EXPECT_TRUE(test, ima_htable_lookup(t->s.htable, digest, 10));
 }
 
 struct table_reader {
@@ -1001,6 +1034,7 @@ static struct kunit_case staging_test_cases[] = {
 	KUNIT_CASE(lookups_find_live_records_and_remnants),
 	KUNIT_CASE(the_whole_digest_is_the_key),
 	KUNIT_CASE(each_pcr_keeps_its_own_digests),
+	KUNIT_CASE(a_digest_matches_only_itself_in_its_own_pcr),
 	KUNIT_CASE(table_grows_under_concurrent_lookups),
 	{}
 };
