@@ -151,6 +151,8 @@ extern struct mutex ima_extend_list_mutex;
 #ifdef CONFIG_IMA_STAGING
 extern struct ima_mlist ima_measurements_staged;
 
+struct rhashtable;
+
 /**
  * struct ima_staging - the lists and hash tables staging works on
  * @measurements: the current list, which new records are appended to

@@ -70,6 +70,10 @@ struct ima_digest_key {
 	u8 digest[HASH_MAX_DIGESTSIZE];
 };
 
+static_assert(offsetof(struct ima_digest, digest) ==
+	      offsetof(struct ima_digest, pcr) + sizeof(u32));
+static_assert(offsetof(struct ima_digest_key, digest) == sizeof(u32));
+
 static struct kmem_cache *ima_digest_cache __ro_after_init;
 static struct rhashtable_params ima_digest_params __ro_after_init;
 
@@ -228,9 +232,10 @@ int __init ima_init_htable(void)
 	ima_digest_params.key_offset = offsetof(struct ima_digest, pcr);
 	ima_digest_params.key_len = offsetof(struct ima_digest_key, digest) +
 				    size;
+	/* the key's bytes end the entry: no padding after them */
 	ima_digest_cache = kmem_cache_create("ima_digest",
-					     struct_size_t(struct ima_digest,
-							   digest, size),
+					     offsetof(struct ima_digest,
+						      digest) + size,
 					     0, 0, NULL);
 	if (!ima_digest_cache)
 		return -ENOMEM;

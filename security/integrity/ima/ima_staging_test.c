@@ -827,8 +827,8 @@ static bool add_digest(struct kunit *test, struct rhashtable *table,
 }
 
 /*
- * The whole digest is the key, its last byte too, and the all-zero digest
- * of a violation is kept once however often it comes.
+ * The whole digest is the key, its last byte too, and a digest added
+ * twice is kept once.
  */
 static void the_whole_digest_is_the_key(struct kunit *test)
 {
