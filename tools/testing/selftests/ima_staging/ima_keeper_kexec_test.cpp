@@ -108,10 +108,8 @@ std::string check_one_log_for_three_boots()
 
 std::string missing_requirement()
 {
-	if (!KernelConfig::from_proc().is_builtin("CONFIG_IMA_KEXEC"))
-		return "CONFIG_IMA_KEXEC is not set";
-	if (!path_exists(kRunningKernelImage))
-		return "no kernel image at " + kRunningKernelImage;
+	if (std::string missing = missing_kexec_requirement(); !missing.empty())
+		return missing;
 	if (!command_exists(std::string(kKeeperProgram)))
 		return "no " + std::string(kKeeperProgram) + " in $PATH";
 	return missing_staging_requirement();

@@ -139,10 +139,8 @@ std::string check_everything_carried()
 
 std::string missing_requirement()
 {
-	if (!KernelConfig::from_proc().is_builtin("CONFIG_IMA_KEXEC"))
-		return "CONFIG_IMA_KEXEC is not set";
-	if (!path_exists(kRunningKernelImage))
-		return "no kernel image at " + kRunningKernelImage;
+	if (std::string missing = missing_kexec_requirement(); !missing.empty())
+		return missing;
 	if (KernelCmdline::from_proc().value("ima_template_fmt") != kCustomFormat)
 		return "the kernel was not booted with ima_template_fmt=" + kCustomFormat;
 	return missing_staging_requirement();

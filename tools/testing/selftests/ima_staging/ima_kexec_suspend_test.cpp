@@ -416,10 +416,8 @@ std::string account_for_spinner(unsigned long round)
 
 std::string missing_requirement()
 {
-	if (!KernelConfig::from_proc().is_builtin("CONFIG_IMA_KEXEC"))
-		return "CONFIG_IMA_KEXEC is not set";
-	if (!path_exists(kRunningKernelImage))
-		return "no kernel image at " + kRunningKernelImage;
+	if (std::string missing = missing_kexec_requirement(); !missing.empty())
+		return missing;
 	return missing_staging_requirement();
 }
 

@@ -135,10 +135,8 @@ void measure(int count)
 
 std::string missing_requirement()
 {
-	if (!KernelConfig::from_proc().is_builtin("CONFIG_IMA_KEXEC"))
-		return "CONFIG_IMA_KEXEC is not set";
-	if (!path_exists(kRunningKernelImage))
-		return "no kernel image at " + kRunningKernelImage;
+	if (std::string missing = missing_kexec_requirement(); !missing.empty())
+		return missing;
 	return missing_staging_requirement();
 }
 

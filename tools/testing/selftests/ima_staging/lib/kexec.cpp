@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ima/sys.h"
+#include "lib/kernel.h"
 
 namespace ima {
 
@@ -37,6 +38,15 @@ std::string running_command_line()
 }
 
 } // namespace
+
+std::string missing_kexec_requirement()
+{
+	if (!KernelConfig::from_proc().is_builtin("CONFIG_IMA_KEXEC"))
+		return "CONFIG_IMA_KEXEC is not set";
+	if (!path_exists(kRunningKernelImage))
+		return "no kernel image at " + kRunningKernelImage;
+	return "";
+}
 
 void kexec_soft_reboot(const std::string &kernel, const std::function<void()> &before_reboot)
 {

@@ -18,6 +18,13 @@ namespace ima {
 inline const std::string kRunningKernelImage = "/boot/bzImage";
 
 /*
+ * What a soft reboot into the running kernel with its measurement list
+ * needs that this system lacks (CONFIG_IMA_KEXEC, kRunningKernelImage), or
+ * an empty string.
+ */
+std::string missing_kexec_requirement();
+
+/*
  * Loads @kernel with an initramfs made of the root file system (tmpfs mounts
  * such as /tmp are left out) and the running kernel's command line, calls
  * @before_reboot, and reboots into it with LINUX_REBOOT_CMD_KEXEC. Throws if
