@@ -42,6 +42,11 @@ missing_pkgs() {
 
 APT_UPDATED=${APT_UPDATED:-}
 
+# The version of package PKG that apt would install, empty if none.
+apt_candidate() {
+	apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p' | grep -v -x '(none)' || true
+}
+
 # apt-get update, once per run (log: LOG, else the apt log).
 apt_update_once() {
 	local log=${1:-$CACHE/logs/apt.log}

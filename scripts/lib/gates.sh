@@ -16,10 +16,19 @@ kmake() {
 # gate_config SRCDIR OUT OPTION=y|n...: the test kernel's configuration
 # with some options changed; dies when an option does not hold.
 gate_config() {
-	local src=$1 out=$2 opt name want line
+	local src=$1 out=$2
 	shift 2
+	gate_config_from "$(kernel_dir test)/.config" "$src" "$out" "$@"
+}
+
+# gate_config_from BASE SRCDIR OUT OPTION=y|n...: the configuration BASE
+# with some options changed, made with olddefconfig only when BASE or the
+# options changed; dies when an option does not hold.
+gate_config_from() {
+	local base=$1 src=$2 out=$3 opt name want line
+	shift 3
 	mkdir -p "$out"
-	cp "$(kernel_dir test)/.config" "$out/.config.input.new"
+	cp "$base" "$out/.config.input.new"
 	for opt in "$@"; do
 		name=${opt%=*}
 		if [[ "${opt#*=}" == y ]]; then
@@ -437,13 +446,12 @@ DEBIAN_CONFIG_XZ=usr/src/linux-config-6.12/config.amd64_none_amd64.xz
 # (xz), downloading the package once per version apt knows.
 debian_config_file() {
 	local dir="$CACHE/debian-config" version deb log
-	version=$(apt-cache policy "$DEBIAN_CONFIG_PKG" 2>/dev/null | sed -n 's/^ *Candidate: //p')
-	if [[ -z "$version" || "$version" == "(none)" ]]; then
+	version=$(apt_candidate "$DEBIAN_CONFIG_PKG")
+	if [[ -z "$version" ]]; then
 		apt_update_once
-		version=$(apt-cache policy "$DEBIAN_CONFIG_PKG" 2>/dev/null | sed -n 's/^ *Candidate: //p')
+		version=$(apt_candidate "$DEBIAN_CONFIG_PKG")
 	fi
-	[[ -n "$version" && "$version" != "(none)" ]] ||
-		die "gate: apt knows no package $DEBIAN_CONFIG_PKG"
+	[[ -n "$version" ]] || die "gate: apt knows no package $DEBIAN_CONFIG_PKG"
 	if [[ ! -f "$dir/$version/$DEBIAN_CONFIG_XZ" ]]; then
 		log=$(new_log debian-config-download)
 		rm -rf "$dir"
@@ -462,26 +470,15 @@ debian_config_file() {
 }
 
 gate_debian_config() {
-	local name=$1 out="$GATES/debian-config" log line objs config
+	local name=$1 out="$GATES/debian-config" log objs config
 	config=$(debian_config_file)
 	log=$(new_log gate-debian-config)
 	mkdir -p "$out"
-	xz -dc "$config" >"$out/.config.input.new"
-	"$SRC/scripts/config" --file "$out/.config.input.new" --enable IMA_STAGING
-	if [[ -f "$out/.config" ]] && cmp -s "$out/.config.input.new" "$out/.config.input"; then
-		rm -f "$out/.config.input.new"
-	else
-		mv -f "$out/.config.input.new" "$out/.config.input"
-		cp "$out/.config.input" "$out/.config"
-		kmake "$SRC" "$out" olddefconfig >"$log" 2>&1 ||
-			die "gate: olddefconfig failed on Debian's configuration (log: $log)"
-	fi
-	line=$(grep -E '^(# )?CONFIG_IMA_STAGING[= ]' "$out/.config" || true)
-	[[ "$line" == CONFIG_IMA_STAGING=y ]] ||
-		die "gate: CONFIG_IMA_STAGING=y does not hold with Debian's configuration (got: ${line:-nothing})"
+	xz -dc "$config" >"$out/.config.debian"
+	gate_config_from "$out/.config.debian" "$SRC" "$out" IMA_STAGING=y
 	# Compiled again (from ccache): warnings show every time.
 	rm -f "$out/security/integrity/ima/"*.o
-	if ! kmake "$SRC" "$out" -j"$(nproc)" W=1 C=2 security/integrity/ima/ >>"$log" 2>&1; then
+	if ! kmake "$SRC" "$out" -j"$(nproc)" W=1 C=2 security/integrity/ima/ >"$log" 2>&1; then
 		gate_fail "$name" "$(grep -E ': (fatal )?error: ' "$log" | head -n 10)" "log: $log"
 		return 0
 	fi

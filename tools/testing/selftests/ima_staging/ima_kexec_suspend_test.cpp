@@ -126,6 +126,11 @@ public:
 				   std::to_string(error) + "\n";
 
 		write_all(fd_.get(), as_bytes(line));
+		/*
+		 * Unchecked: once the reboot shuts the disk down it fails,
+		 * and a line that is lost leaves the next kernel to decide
+		 * by what was carried, or fails the replay.
+		 */
 		::fdatasync(fd_.get());
 	}
 
