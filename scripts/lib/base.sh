@@ -38,7 +38,9 @@ pristine_prepare() {
 	[[ -f "$LINUX_TARBALL" ]] || die "$LINUX_TARBALL not found (package $LINUX_SOURCE_PKG)"
 	log=$(new_log pristine)
 	say "base: unpacking $LINUX_TARBALL (log: $log)"
-	rm -rf "$CACHE/pristine" "$CACHE/src" "$CACHE/build"
+	# Every build of the old base goes: the new tree's files keep their
+	# release dates, older than the objects, so make would keep those.
+	rm -rf "$CACHE/pristine" "$CACHE/src" "$CACHE/build" "$CACHE/gates"
 	tmp="$CACHE/pristine.tmp"
 	rm -rf "$tmp"
 	mkdir -p "$tmp"
@@ -238,7 +240,7 @@ src_prepare_tree() {
 	fi
 	log=$(new_log src)
 	say "base: creating the build source tree $SRC"
-	rm -rf "$CACHE/src" "$CACHE/build"
+	rm -rf "$CACHE/src" "$CACHE/build" "$CACHE/gates"
 	mkdir -p "$CACHE/src"
 	run_logged "$log" cp -a "$PRISTINE" "$SRC"
 	: >"$OVERLAY_LIST"
@@ -278,4 +280,116 @@ base_prepare() {
 	src_prepare_tree
 	stage_overlay
 	src_apply_overlay
+}
+
+# --- a newer base ------------------------------------------------------
+
+# What of a base tree the project's files depend on: every path it
+# replaces or patches, and IMA's directory for the review.
+NEWER_BASE_PARTS=(Makefile MAINTAINERS Documentation security tools/testing/selftests)
+NEWER_CHANGED=()
+NEWER_FAILED=()
+NEWER_IMA=()
+
+# newer_base_tree VERSION: the tree of linux-source-6.12 VERSION, only
+# NEWER_BASE_PARTS, downloaded (not installed: that would replace the
+# pinned base) and unpacked into the cache once per version.
+newer_base_tree() {
+	local version=$1 dir="$CACHE/newer-base" tree log deb p
+	local -a parts=()
+	tree="$dir/$version/linux-source-6.12"
+	if [[ ! -f "$tree/Makefile" ]]; then
+		log=$(new_log newer-base)
+		rm -rf "$dir"
+		mkdir -p "$dir/$version"
+		# apt's sandbox user cannot write to the cache: fetch as root.
+		(cd "$dir" && apt-get -o APT::Sandbox::User=root download \
+			"$LINUX_SOURCE_PKG=$version") >"$log" 2>&1 ||
+			die "base: downloading $LINUX_SOURCE_PKG $version failed (log: $log)"
+		deb=$(ls "$dir"/"${LINUX_SOURCE_PKG}"_*.deb)
+		for p in "${NEWER_BASE_PARTS[@]}"; do
+			parts+=("linux-source-6.12/$p")
+		done
+		dpkg-deb --fsys-tarfile "$deb" |
+			tar -xO ./usr/src/linux-source-6.12.tar.xz |
+			tar -xJ -C "$dir/$version" "${parts[@]}" >>"$log" 2>&1 ||
+			die "base: unpacking $deb failed (log: $log)"
+		rm -f "$deb"
+		pristine_check_version "$tree"
+	fi
+	printf '%s\n' "$tree"
+}
+
+# newer_base_review TREE: how the project's base files differ in TREE.
+# Sets NEWER_CHANGED (base files that changed), NEWER_IMA (files under
+# security/integrity/ that changed) and NEWER_FAILED (changed files the
+# project's change does not apply to, with fuzz 0).
+newer_base_review() {
+	local tree=$1 path have
+	local -A recorded=()
+	NEWER_CHANGED=()
+	NEWER_FAILED=()
+	while read -r have path; do
+		[[ -z "$have" || "$have" == \#* ]] && continue
+		recorded[$path]=$have
+	done <"$BASE_MANIFEST"
+	mapfile -t NEWER_IMA < <(diff -rq "$PRISTINE/security/integrity" \
+		"$tree/security/integrity" 2>&1 | sed "s|$PRISTINE/||; s|$tree/||g")
+	while read -r have path; do
+		[[ "${recorded[$path]:-}" == "$have" ]] && continue
+		NEWER_CHANGED+=("$path")
+		[[ "$path" == */ || ! -f "$tree/$path" ]] && continue
+		# The project's change to the tested base, applied to the newer one.
+		# (diff exits 1 when the files differ: only patch's status counts.)
+		if ! { diff -u "$PRISTINE/$path" "$STAGE/$path" || true; } |
+			patch --dry-run --fuzz=0 --batch --silent "$tree/$path" >/dev/null 2>&1; then
+			NEWER_FAILED+=("$path")
+		fi
+	done < <(PRISTINE=$tree base_current_manifest)
+}
+
+# newer_base_version: apt's version of the base package when it is not the
+# pinned one, else nothing.
+newer_base_version() {
+	local version
+	apt_update_once
+	version=$(apt_candidate "$LINUX_SOURCE_PKG")
+	[[ -n "$version" ]] || die "base: apt knows no package $LINUX_SOURCE_PKG"
+	if [[ "$version" != "$LINUX_SOURCE_VERSION" ]]; then
+		printf '%s\n' "$version"
+	fi
+}
+
+# base_update [VERSION]: move the pinned base to VERSION (default: apt's
+# newest) when the project's changes apply to it, and re-record the
+# manifest.  The caller reviews what it prints and commits.
+base_update() {
+	local version=${1:-} tree old=$LINUX_SOURCE_VERSION deps="$LIB/deps.sh"
+	[[ -n "$version" ]] || version=$(newer_base_version)
+	if [[ -z "$version" || "$version" == "$old" ]]; then
+		say "base: $LINUX_SOURCE_PKG $old is apt's newest; nothing to do"
+		return 0
+	fi
+	base_prepare
+	tree=$(newer_base_tree "$version")
+	newer_base_review "$tree"
+	((${#NEWER_FAILED[@]} == 0)) ||
+		die "base: the project's changes do not apply to $version:" \
+			"${NEWER_FAILED[@]}" \
+			"Port them (compare with $tree), then run base --update again."
+	say "base: $old -> $version"
+	say "base: base files that changed: ${NEWER_CHANGED[*]:-none}"
+	say "base: changes under security/integrity/: ${#NEWER_IMA[@]}"
+	if ((${#NEWER_IMA[@]})); then
+		printf '        %s\n' "${NEWER_IMA[@]}"
+	fi
+	sed -i "s/^LINUX_SOURCE_VERSION=.*/LINUX_SOURCE_VERSION=$version/" "$deps"
+	LINUX_SOURCE_VERSION=$version
+	require_pkgs "$LINUX_SOURCE_PKG"
+	pristine_prepare
+	base_record
+	base_prepare
+	say "base: moved to $version; every kernel rebuilds on the next build."
+	say "base: review the changes above, run the full tier, and commit" \
+		"scripts/lib/deps.sh and scripts/base-files.sha256."
 }

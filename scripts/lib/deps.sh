@@ -3,7 +3,7 @@
 
 # The kernel base. Changing it means reviewing scripts/base-files.sha256.
 LINUX_SOURCE_PKG=linux-source-6.12
-LINUX_SOURCE_VERSION=6.12.117-1~deb12u1
+LINUX_SOURCE_VERSION=6.12.118-1~deb12u1
 
 DEPS_KERNEL=(
 	"$LINUX_SOURCE_PKG" build-essential flex bison bc libelf-dev libssl-dev

@@ -524,6 +524,24 @@ gate_matrix() {
 	fi
 }
 
+# A newer base is told, not failed: the tested base stays what it was
+# until someone moves it (base --update) and runs the full tier on it.
+gate_newer_base() {
+	local name=$1 version tree
+	version=$(newer_base_version)
+	if [[ -z "$version" ]]; then
+		gate_pass "$name" "$LINUX_SOURCE_PKG $LINUX_SOURCE_VERSION, the tested base, is apt's newest"
+		return 0
+	fi
+	tree=$(newer_base_tree "$version")
+	newer_base_review "$tree"
+	if ((${#NEWER_FAILED[@]} == 0)); then
+		gate_pass "$name" "NOTICE: $LINUX_SOURCE_PKG $version is newer than the tested $LINUX_SOURCE_VERSION; the project's changes apply to it (changed base files: ${NEWER_CHANGED[*]:-none}; ${#NEWER_IMA[@]} changes under security/integrity/); move with: scripts/ima-staging base --update"
+	else
+		gate_pass "$name" "NOTICE: $LINUX_SOURCE_PKG $version is newer than the tested $LINUX_SOURCE_VERSION and the project's changes do NOT apply to: ${NEWER_FAILED[*]}; port them, then: scripts/ima-staging base --update"
+	fi
+}
+
 # gate_builds_test_tree GATE: true for the gates that change the test
 # kernel's source tree and rebuild that kernel; they cannot run while
 # guests boot it or other gates read the tree. (The other gates only read
@@ -545,7 +563,7 @@ run_gate() {
 		"gate_$gate" "$suite"
 		exec {lock}>&-
 		;;
-	shellcheck | ktap | cxx | docs | service | warnings | matrix | stock | debian_config)
+	shellcheck | ktap | cxx | docs | service | warnings | matrix | stock | debian_config | newer_base)
 		"gate_$gate" "$suite"
 		;;
 	*) suite_broken "$suite" "unknown gate '$gate'" ;;
