@@ -212,22 +212,18 @@ bool ima_staging_lookup(struct ima_staging *s, const u8 *digest, int pcr);
 void ima_suspend_staging(struct ima_staging *s);
 #endif
 int __init ima_init_staging(void);
+
+/* Does a walk of a measurement list that reached @p end there? */
+static inline bool ima_is_measurement_list_head(const struct list_head *p)
+{
+	return p == &ima_measurements.head || p == &ima_measurements_staged.head;
+}
 #else
 static inline int ima_init_staging(void)
 {
 	return 0;
 }
 #endif
-
-/* Does a walk of a measurement list that reached @p end there? */
-static inline bool ima_is_measurement_list_head(const struct list_head *p)
-{
-#ifdef CONFIG_IMA_STAGING
-	if (p == &ima_measurements_staged.head)
-		return true;
-#endif
-	return p == &ima_measurements.head;
-}
 
 /* Some details preceding the binary serialized measurement list */
 struct ima_kexec_hdr {

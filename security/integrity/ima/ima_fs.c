@@ -439,24 +439,6 @@ static void ima_mfile_remember(struct seq_file *m, struct ima_queue_entry *qe,
 	mf->cur = qe;
 	mf->cur_pos = pos;
 }
-#else
-static int ima_open_measurement_list(struct inode *inode, struct file *file,
-				     const struct seq_operations *ops)
-{
-	return seq_open(file, ops);
-}
-
-static bool ima_mfile_resume(struct seq_file *m, struct ima_mlist *list,
-			     loff_t pos, void **v)
-{
-	return false;
-}
-
-static void ima_mfile_remember(struct seq_file *m, struct ima_queue_entry *qe,
-			       loff_t pos)
-{
-}
-#endif /* CONFIG_IMA_STAGING */
 
 /*
  * The records of @list from *@pos on are shown under rcu_read_lock(),
@@ -511,6 +493,50 @@ static void ima_measurements_stop(struct seq_file *m, void *v)
 {
 	rcu_read_unlock();
 }
+#else
+static int ima_open_measurement_list(struct inode *inode, struct file *file,
+				     const struct seq_operations *ops)
+{
+	return seq_open(file, ops);
+}
+
+/* returns pointer to hlist_node */
+static void *ima_measurements_start(struct seq_file *m, loff_t *pos)
+{
+	loff_t l = *pos;
+	struct ima_queue_entry *qe;
+
+	/* we need a lock since pos could point beyond last element */
+	rcu_read_lock();
+	list_for_each_entry_rcu(qe, &ima_measurements.head, later) {
+		if (!l--) {
+			rcu_read_unlock();
+			return qe;
+		}
+	}
+	rcu_read_unlock();
+	return NULL;
+}
+
+static void *ima_measurements_next(struct seq_file *m, void *v, loff_t *pos)
+{
+	struct ima_queue_entry *qe = v;
+
+	/* lock protects when reading beyond last element
+	 * against concurrent list-extension
+	 */
+	rcu_read_lock();
+	qe = list_entry_rcu(qe->later.next, struct ima_queue_entry, later);
+	rcu_read_unlock();
+	(*pos)++;
+
+	return (&qe->later == &ima_measurements.head) ? NULL : qe;
+}
+
+static void ima_measurements_stop(struct seq_file *m, void *v)
+{
+}
+#endif /* CONFIG_IMA_STAGING */
 
 void ima_putc(struct seq_file *m, void *data, int datalen)
 {
@@ -528,7 +554,11 @@ void ima_putc(struct seq_file *m, void *data, int datalen)
  */
 int ima_measurements_show(struct seq_file *m, void *v)
 {
-	/* called under rcu_read_lock(), or by kexec when nothing changes */
+	/*
+	 * Without CONFIG_IMA_STAGING the list never shrinks; with it, the
+	 * caller holds rcu_read_lock(), or is the kexec copy, made once
+	 * measurement is suspended.
+	 */
 	struct ima_queue_entry *qe = v;
 	struct ima_template_entry *e;
 	char *template_name;
@@ -634,7 +664,10 @@ void ima_print_digest(struct seq_file *m, u8 *digest, u32 size)
 /* print in ascii */
 static int ima_ascii_measurements_show(struct seq_file *m, void *v)
 {
-	/* called under rcu_read_lock() */
+	/*
+	 * Without CONFIG_IMA_STAGING the list never shrinks; with it, the
+	 * caller holds rcu_read_lock().
+	 */
 	struct ima_queue_entry *qe = v;
 	struct ima_template_entry *e;
 	char *template_name;
