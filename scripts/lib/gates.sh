@@ -304,11 +304,14 @@ series_tree_to_src() {
 # (not tools/: the guest's programs stay built) are set in $SRC to their
 # state after each patch in turn, and
 # security/integrity/ima/ is built with W=1 in the test kernel's build
-# directory; a compiler warning fails the patch too.  Then $SRC is
-# brought back to the project's files and the whole test kernel is built
-# (and linked) from them, the last patch's state when the series is right.
+# directory; a compiler warning fails the patch too.  At the patch that
+# adds the KUnit tests, the test kernel is linked and booted, and its
+# KUnit results count as a suite of their own.  Then $SRC is brought back
+# to the project's files and the whole test kernel is built (and linked)
+# from them, the last patch's state when the series is right (the "kunit"
+# suite runs the tests on it).
 gate_bisect() {
-	local name=$1 log c subject i=0 out config failed=
+	local name=$1 log c subject i=0 out config failed='' kunit_at='' fails
 	local -a paths
 	if ! series_apply; then
 		gate_fail "$name" "${SERIES_ERROR[@]}"
@@ -340,6 +343,20 @@ gate_bisect() {
 			failed="patch $i builds with warnings: $subject"
 			break
 		fi
+		if [[ -z "$kunit_at" && -f "$SRC/$KUNIT_TEST_REL" ]]; then
+			kunit_at=$i
+			say "$name: patch $i adds the KUnit tests: linking the test kernel to run them"
+			if ! kmake "$SRC" "$out" -j"$(nproc)" bzImage >>"$log" 2>&1; then
+				failed="patch $i: the test kernel does not link: $subject"
+				break
+			fi
+			fails=$TOTAL_FAIL
+			run_kunit_suite "$name-kunit-patch$i" test "$DEFAULT_TIMEOUT" ""
+			if ((TOTAL_FAIL > fails)); then
+				failed="patch $i: its KUnit tests fail: $subject"
+				break
+			fi
+		fi
 	done < <(series_commits)
 	rm -f "$log.patch"
 	say "$name: the test kernel from the project's files"
@@ -354,8 +371,10 @@ gate_bisect() {
 	if [[ -n "$failed" ]]; then
 		gate_fail "$name" "$failed" \
 			"$(grep -E ': (fatal )?error: |: warning: ' "$log" | head -n 10)" "log: $log"
+	elif [[ -z "$kunit_at" ]]; then
+		gate_fail "$name" "no patch of the series adds $KUNIT_TEST_REL: KUnit never ran" "log: $log"
 	else
-		gate_pass "$name" "security/integrity/ima/ after each of the $i patches, log: $log"
+		gate_pass "$name" "security/integrity/ima/ after each of the $i patches, KUnit at patch $kunit_at, log: $log"
 	fi
 }
 
@@ -395,9 +414,6 @@ GATE_STOCK_ALLOWED=(
 	# size as the dump writes it, the template's name compared.
 	"ima_kexec.o ima_binary_record_size"
 	"ima_queue.o strcmp"
-	# Lockdep's check of rcu_dereference(), with CONFIG_PROVE_RCU only:
-	# a read holds RCU across ->show() (patch 5).
-	"ima_fs.o rcu_read_lock_held"
 )
 
 gate_stock() {
