@@ -154,8 +154,11 @@ gate_cxx() {
 # ima-keeper installs as a service: its units pass systemd-analyze verify
 # against the installed program and manual page (next to the host's own
 # units, which they refer to), and the page formats without a warning.
+# The most exposure systemd-analyze security may rate a unit, times ten.
+GATE_SERVICE_MAX_EXPOSURE=50
+
 gate_service() {
-	local name=$1 log out root="$GATES/service-root"
+	local name=$1 log out exposure root="$GATES/service-root"
 	local -a units=(usr/lib/systemd/system/ima-keeper.service usr/lib/systemd/system/ima-keeper-view.service)
 	log=$(new_log gate-service)
 	rm -rf "$root" "$root-local"
@@ -174,6 +177,14 @@ gate_service() {
 		gate_fail "$name" "systemd-analyze verify refuses the units:" "$(tail -n 20 "$log")" "log: $log"
 		return
 	fi
+	# The sandbox: systemd's own rating of each unit, offline.
+	if ! out=$(cd "$root" && systemd-analyze security --offline=true \
+		--threshold="$GATE_SERVICE_MAX_EXPOSURE" "${units[@]}" 2>&1); then
+		gate_fail "$name" "a unit is exposed above $((GATE_SERVICE_MAX_EXPOSURE / 10)).$((GATE_SERVICE_MAX_EXPOSURE % 10)):" \
+			"$(grep 'Overall exposure' <<<"$out")" "$(grep '✗' <<<"$out" | head -n 30)"
+		return
+	fi
+	exposure=$(sed -n 's/.*Overall exposure level for \([^:]*\): \([0-9.]*\).*/\1 \2/p' <<<"$out" | paste -sd ',' | sed 's/,/, /g')
 	# The units run the program where make install put it.
 	if ! make -C "$SRC/tools/ima_keeper" OUTPUT="$GATES/ima_keeper-install" CXX="ccache g++" \
 		install DESTDIR="$root-local" prefix=/usr/local >>"$log" 2>&1 ||
@@ -182,7 +193,7 @@ gate_service() {
 		gate_fail "$name" "with prefix=/usr/local the units do not run /usr/local/sbin/ima-keeper" "log: $log"
 		return
 	fi
-	gate_pass "$name" "make install, systemd-analyze verify of ${#units[@]} units, ima-keeper.8, the units follow sbindir, log: $log"
+	gate_pass "$name" "make install, systemd-analyze verify of ${#units[@]} units, exposure $exposure, ima-keeper.8, the units follow sbindir, log: $log"
 }
 
 # reStructuredText through docutils (scripts/tools/rstcheck); kernel-doc comments of the changed
