@@ -17,13 +17,21 @@
  * N-th record of the current list with ima_extend_list_mutex held, the
  * locked section of the design staging does not use.
  *
- * Both are for benchmarks only: they let root add records that are not
+ * debugfs ima_staging_bench/htable: the digest table as it is now
+ * ("entries", "buckets", "rehashing": 1 while the table is being resized)
+ * and "added_rehashing", the hashed records "add" appended while a resize
+ * was in progress, so that a benchmark can tell what an append's hold
+ * time depends on.
+ *
+ * They are for benchmarks only: they let root add records that are not
  * measurements.
  */
 
 #include <linux/debugfs.h>
 #include <linux/init.h>
+#include <linux/rhashtable.h>
 #include <linux/sched/signal.h>
+#include <linux/seq_file.h>
 #include <linux/uaccess.h>
 #include "ima.h"
 
@@ -31,6 +39,26 @@
 
 /* Numbers the made-up records, so that every one has its own digest. */
 static atomic64_t bench_next = ATOMIC64_INIT(0);
+/* Hashed records added while the digest table was being resized. */
+static atomic64_t bench_added_rehashing = ATOMIC64_INIT(0);
+
+/*
+ * The digest table new records go to, or NULL; under rcu_read_lock().
+ * With ima_flush_htable, A moves it to the staged records, and D frees
+ * it a grace period after detaching it.
+ */
+static struct rhashtable *bench_htable(void)
+{
+	return READ_ONCE(ima_staging.htable);
+}
+
+/* Is @ht being resized?  Under rcu_read_lock(). */
+static bool bench_htable_rehashing(struct rhashtable *ht)
+{
+	struct bucket_table *tbl = rcu_dereference(ht->tbl);
+
+	return rcu_access_pointer(tbl->future_tbl);
+}
 
 static int bench_add_record(bool hashed)
 {
@@ -55,6 +83,15 @@ static int bench_add_record(bool hashed)
 	ret = ima_alloc_init_template(&event_data, &entry, NULL);
 	if (ret < 0)
 		return ret;
+	if (hashed) {
+		struct rhashtable *ht;
+
+		rcu_read_lock();
+		ht = bench_htable();
+		if (ht && bench_htable_rehashing(ht))
+			atomic64_inc(&bench_added_rehashing);
+		rcu_read_unlock();
+	}
 	if (hashed) {
 		ret = ima_store_template(entry, 0, NULL, name,
 					 CONFIG_IMA_MEASURE_PCR_IDX);
@@ -119,6 +156,28 @@ static ssize_t bench_walk_locked_write(struct file *file,
 	return len;
 }
 
+static int bench_htable_show(struct seq_file *m, void *v)
+{
+	struct bucket_table *tbl;
+	struct rhashtable *ht;
+	int ret = 0;
+
+	rcu_read_lock();
+	ht = bench_htable();
+	if (ht) {
+		tbl = rcu_dereference(ht->tbl);
+		seq_printf(m, "entries %u\nbuckets %u\nrehashing %d\nadded_rehashing %lld\n",
+			   atomic_read(&ht->nelems), tbl->size,
+			   bench_htable_rehashing(ht),
+			   (long long)atomic64_read(&bench_added_rehashing));
+	} else {
+		ret = -ENOENT;
+	}
+	rcu_read_unlock();
+	return ret;
+}
+DEFINE_SHOW_ATTRIBUTE(bench_htable);
+
 static const struct file_operations bench_add_fops = {
 	.write = bench_add_write,
 	.llseek = noop_llseek,
@@ -144,6 +203,7 @@ static int __init ima_staging_bench_init(void)
 			    &bench_add_unhashed_fops);
 	debugfs_create_file("walk_locked", 0200, dir, NULL,
 			    &bench_walk_locked_fops);
+	debugfs_create_file("htable", 0400, dir, NULL, &bench_htable_fops);
 	return 0;
 }
 late_initcall(ima_staging_bench_init);

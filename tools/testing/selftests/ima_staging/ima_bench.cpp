@@ -36,6 +36,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fcntl.h>
+#include <map>
 #include <optional>
 #include <sched.h>
 #include <sstream>
@@ -230,15 +231,51 @@ void pin_to_cpu(int cpu)
 		throw_errno("sched_setaffinity");
 }
 
+/* The digest table as debugfs ima_staging_bench/htable shows it. */
+struct DigestTable {
+	double entries = 0;
+	double buckets = 0;
+	double rehashing = 0;
+	double added_rehashing = 0;
+};
+
+DigestTable digest_table()
+{
+	std::map<std::string, double> fields;
+	std::istringstream text(read_text_file(std::string(kBenchDir) + "/htable"));
+	std::string name;
+	double value;
+
+	while (text >> name >> value)
+		fields[name] = value;
+	for (const char *want : {"entries", "buckets", "rehashing", "added_rehashing"})
+		if (!fields.count(want))
+			throw std::runtime_error(std::string("ima_staging_bench/htable has no ") + want);
+	return {fields["entries"], fields["buckets"], fields["rehashing"], fields["added_rehashing"]};
+}
+
 /* --- hold ---------------------------------------------------------------- */
 
+/*
+ * The appends' hold time, with the state of the digest table they went
+ * to: its size, and how many of them were added while it was being
+ * resized (which is what moves the figure).
+ */
 void hold_append(unsigned long length, int run)
 {
+	DigestTable before = digest_table();
+
 	lock_stat_clear();
 	bench_add(kAppendBatch);
 	LockHold h = lock_hold();
+	DigestTable after = digest_table();
 	sample("hold_append_us", length, run, h.total / static_cast<double>(h.acquisitions));
 	sample("hold_append_max_us", length, run, h.max);
+	sample("htable_entries", length, run, before.entries);
+	sample("htable_buckets", length, run, before.buckets);
+	sample("htable_appends_rehashing", length, run,
+	       after.added_rehashing - before.added_rehashing);
+	sample("htable_rehashing_after", length, run, after.rehashing);
 }
 
 void hold_walk_locked(unsigned long length, int run)
