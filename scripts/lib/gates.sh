@@ -217,11 +217,27 @@ gate_docs() {
 		fi
 		[[ -z "$out" ]] || bad+=("$path: kernel-doc: $out")
 	done < <(touched_paths)
+	out=$(readme_times_difference) || bad+=("README.md: the times table is not what scripts/tools/times-table writes:" "$out")
 	if ((${#bad[@]} == 0)); then
-		gate_pass "$name" "docutils and kernel-doc -Wall"
+		gate_pass "$name" "docutils, kernel-doc -Wall, the README's times table"
 	else
 		gate_fail "$name" "${bad[@]}"
 	fi
+}
+
+# The README's times table is scripts/tools/times-table's output for the
+# summaries its opening marker names; prints the difference, if any.
+readme_times_difference() {
+	local readme="$REPO/README.md" marker
+	local -a summaries
+	marker=$(grep -m1 '^<!-- times-table: .* -->$' "$readme") || {
+		echo "no '<!-- times-table: SUMMARY... -->' marker"
+		return 1
+	}
+	marker=${marker#'<!-- times-table: '}
+	read -r -a summaries <<<"${marker%' -->'}"
+	diff <(cd "$REPO" && scripts/tools/times-table "${summaries[@]}" 2>&1) \
+		<(sed -n '/^<!-- times-table: /,/^<!-- end of times-table -->$/p' "$readme" | sed '1d;$d')
 }
 
 # The series applies with git am to the pristine base and ends at the
