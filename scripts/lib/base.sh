@@ -302,9 +302,7 @@ newer_base_tree() {
 		log=$(new_log newer-base)
 		rm -rf "$dir"
 		mkdir -p "$dir/$version"
-		# apt's sandbox user cannot write to the cache: fetch as root.
-		(cd "$dir" && apt-get -o APT::Sandbox::User=root download \
-			"$LINUX_SOURCE_PKG=$version") >"$log" 2>&1 ||
+		apt_download "$LINUX_SOURCE_PKG" "$version" "$dir" "$log" ||
 			die "base: downloading $LINUX_SOURCE_PKG $version failed (log: $log)"
 		deb=$(ls "$dir"/"${LINUX_SOURCE_PKG}"_*.deb)
 		for p in "${NEWER_BASE_PARTS[@]}"; do

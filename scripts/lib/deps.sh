@@ -47,6 +47,13 @@ apt_candidate() {
 	apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p' | grep -v -x '(none)' || true
 }
 
+# apt_download PKG VERSION DIR LOG: fetch PKG's .deb of VERSION into DIR,
+# downloaded, not installed (as $DIR/PKG_*.deb); apt's output goes to LOG.
+apt_download() {
+	# apt's sandbox user cannot write to the cache: fetch as root.
+	(cd "$3" && apt-get -o APT::Sandbox::User=root download "$1=$2") >"$4" 2>&1
+}
+
 # apt-get update, once per run (log: LOG, else the apt log).
 apt_update_once() {
 	local log=${1:-$CACHE/logs/apt.log}

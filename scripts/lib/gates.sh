@@ -499,9 +499,7 @@ debian_config_file() {
 		log=$(new_log debian-config-download)
 		rm -rf "$dir"
 		mkdir -p "$dir/$version"
-		# apt's sandbox user cannot write to the cache: fetch as root.
-		(cd "$dir" && apt-get -o APT::Sandbox::User=root download \
-			"$DEBIAN_CONFIG_PKG=$version") >"$log" 2>&1 ||
+		apt_download "$DEBIAN_CONFIG_PKG" "$version" "$dir" "$log" ||
 			die "gate: downloading $DEBIAN_CONFIG_PKG $version failed (log: $log)"
 		deb=$(ls "$dir"/"${DEBIAN_CONFIG_PKG}"_*.deb)
 		dpkg-deb -x "$deb" "$dir/$version" >>"$log" 2>&1 ||
