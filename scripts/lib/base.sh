@@ -144,16 +144,24 @@ base_current_manifest() {
 }
 
 # Refuse to go on when a base file differs from the recorded one.
+# base_recorded ARRAY: the recorded manifest into the associative ARRAY,
+# path -> sha256 (or "absent", "present"); empty without a manifest.
+base_recorded() {
+	local -n into=$1
+	local sha path
+	[[ -f "$BASE_MANIFEST" ]] || return 0
+	while read -r sha path; do
+		[[ -z "$sha" || "$sha" == \#* ]] && continue
+		# shellcheck disable=SC2034 # a nameref: the caller's array
+		into["$path"]=$sha
+	done <"$BASE_MANIFEST"
+}
+
 base_verify() {
 	local -A recorded=()
-	local sha path want have
+	local path want have
 	local -a bad=()
-	if [[ -f "$BASE_MANIFEST" ]]; then
-		while read -r sha path; do
-			[[ -z "$sha" || "$sha" == \#* ]] && continue
-			recorded[$path]=$sha
-		done <"$BASE_MANIFEST"
-	fi
+	base_recorded recorded
 	while read -r have path; do
 		want=${recorded[$path]:-}
 		if [[ -z "$want" ]]; then
@@ -327,10 +335,7 @@ newer_base_review() {
 	local -A recorded=()
 	NEWER_CHANGED=()
 	NEWER_FAILED=()
-	while read -r have path; do
-		[[ -z "$have" || "$have" == \#* ]] && continue
-		recorded[$path]=$have
-	done <"$BASE_MANIFEST"
+	base_recorded recorded
 	mapfile -t NEWER_IMA < <(diff -rq "$PRISTINE/security/integrity" \
 		"$tree/security/integrity" 2>&1 | sed "s|$PRISTINE/||; s|$tree/||g")
 	while read -r have path; do
