@@ -65,15 +65,6 @@ LogModel &model()
 	return model;
 }
 
-std::size_t count_of(const std::string &text, const std::string &part)
-{
-	std::size_t count = 0;
-
-	for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1))
-		count++;
-	return count;
-}
-
 std::string first_line(const std::string &text)
 {
 	return text.substr(0, text.find('\n'));

@@ -201,27 +201,6 @@ bool contains(const std::string &text, std::string_view part)
 	return text.find(part) != std::string::npos;
 }
 
-/* Waits until @done() holds; false after @timeout. */
-bool eventually(const std::function<bool()> &done, std::chrono::seconds timeout)
-{
-	auto deadline = std::chrono::steady_clock::now() + timeout;
-
-	while (!done()) {
-		if (std::chrono::steady_clock::now() > deadline)
-			return false;
-		std::this_thread::sleep_for(50ms);
-	}
-	return true;
-}
-
-std::size_t count_of(const std::string &text, std::string_view part)
-{
-	std::size_t count = 0;
-
-	for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1))
-		count++;
-	return count;
-}
 
 /* The size of the current sha1 list; huge while a keeper holds the files. */
 std::size_t current_list_size()

@@ -208,4 +208,26 @@ std::string full_log_problems(const std::string &store, LogModel &model)
 	return problems + exit_problem(verify, 0, "verify " + verify.out_text());
 }
 
+bool eventually(const std::function<bool()> &done, std::chrono::seconds timeout)
+{
+	auto deadline = std::chrono::steady_clock::now() + timeout;
+
+	while (!done()) {
+		if (std::chrono::steady_clock::now() > deadline)
+			return false;
+		std::this_thread::sleep_for(std::chrono::milliseconds(50));
+	}
+	return true;
+}
+
+std::size_t count_of(std::string_view text, std::string_view part)
+{
+	std::size_t count = 0;
+
+	for (std::size_t at = text.find(part); at != std::string_view::npos;
+	     at = text.find(part, at + 1))
+		count++;
+	return count;
+}
+
 } // namespace ima

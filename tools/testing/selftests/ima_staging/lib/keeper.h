@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -108,6 +109,12 @@ private:
 	Bytes log_;
 	std::vector<std::string> measured_;
 };
+
+/* Waits until @done() holds, looking every 50 ms; false after @timeout. */
+bool eventually(const std::function<bool()> &done, std::chrono::seconds timeout);
+
+/* How many times @part occurs in @text (a keeper's messages, say). */
+std::size_t count_of(std::string_view text, std::string_view part);
 
 /*
  * For programs that report across boots: "" if @run exited with @code,
