@@ -136,14 +136,11 @@ void FullLog::for_each_piece(const Sink &each) const
 	visit_from(0, [&each](ByteView list, std::uint64_t) { each(list); });
 }
 
-FullLog read_full_log(const std::string &store_dir, bool keep_lock)
+FullLog read_full_log(const std::string &store_dir)
 {
 	std::optional<StoreLock> lock = lock_for_reading(store_dir);
-	FullLog log = current_full_log(store_dir);
 
-	if (keep_lock)
-		log.keep(std::move(lock));
-	return log;
+	return current_full_log(store_dir);
 }
 
 FullLog read_boot_log(const std::string &store_dir, const std::string &boot_id)
@@ -152,13 +149,8 @@ FullLog read_boot_log(const std::string &store_dir, const std::string &boot_id)
 	std::vector<LogDir> logs = lock ? list_logs(store_dir) : std::vector<LogDir>();
 	std::string current_boot = current_boot_id();
 
-	FullLog found;
-
-	if (boot_id == current_boot) {
-		found = current_full_log(store_dir);
-		found.keep(std::move(lock));
-		return found;
-	}
+	if (boot_id == current_boot)
+		return current_full_log(store_dir);
 	for (const LogDir &log : logs) {
 		Store store(log.path, Store::Mode::read);
 
@@ -168,15 +160,10 @@ FullLog read_boot_log(const std::string &store_dir, const std::string &boot_id)
 		if (log.path == logs.back().path) {
 			CurrentLog current = find_current_log(logs, current_boot);
 
-			if (current.log) {
-				found = current_full_log(store_dir);
-				found.keep(std::move(lock));
-				return found;
-			}
+			if (current.log)
+				return current_full_log(store_dir);
 		}
-		found = FullLog(std::move(store), Bytes(), false);
-		found.keep(std::move(lock));
-		return found;
+		return FullLog(std::move(store), Bytes(), false);
 	}
 	throw KeeperError("no log of the boot " + boot_id + " in " + store_dir +
 			  " (ima-keeper boots lists them)");

@@ -54,9 +54,6 @@ public:
 	/* Calls @each with every piece of the binary sha1 list, in order. */
 	void for_each_piece(const Sink &each) const;
 
-	/* Holds @lock (the store's transaction lock) as long as the log lives. */
-	void keep(std::optional<StoreLock> lock) { lock_ = std::move(lock); }
-
 private:
 	/*
 	 * Calls @visit with each sha1 list (a group, then the kernel's) that
@@ -65,7 +62,6 @@ private:
 	using Visitor = std::function<void(ima::ByteView list, std::uint64_t skip)>;
 	void visit_from(std::uint64_t from, const Visitor &visit) const;
 
-	std::optional<StoreLock> lock_;
 	std::optional<Store> store_;
 	std::vector<Group> groups_;
 	/* The number of the first record of each group. */
@@ -78,18 +74,21 @@ private:
 /*
  * The current boot's full log: a group the kernel still holds (a save
  * interrupted before the kernel deleted it) is counted once. A missing
- * store counts as empty. The store's transaction lock is held shared while
- * it is read, so that no keeper moves records meanwhile; with @keep_lock,
- * as long as the FullLog lives (a command that prints it), else (the view,
- * which must not hold up the keeper while agents keep its files open) the
- * groups are read without it, and a group a keeper took back since fails
- * its check.
+ * store counts as empty.
+ *
+ * The store's transaction lock is held shared only while the log is taken
+ * (the journal's groups and the kernel's lists, read together so that no
+ * keeper moves records between them), never while it is read or written
+ * out: the groups it serves are committed, or deleted from the kernel and
+ * so never taken back, and their bytes never change. A stalled reader
+ * ("ima-keeper log | less", an agent that keeps the view's files open)
+ * never holds up the keeper.
  */
-FullLog read_full_log(const std::string &store_dir, bool keep_lock = true);
+FullLog read_full_log(const std::string &store_dir);
 
 /*
  * The full log of the boot @boot_id: the current boot's, or the records of
- * an older boot's log, read holding the transaction lock. Throws
+ * an older boot's log, taken under the transaction lock as above. Throws
  * KeeperError if no log spans that boot.
  */
 FullLog read_boot_log(const std::string &store_dir, const std::string &boot_id);
@@ -105,7 +104,10 @@ struct LogSummary {
 	std::uint64_t groups = 0;
 	std::uint64_t records = 0;
 };
-/* The store's logs, and what they hold, read under the transaction lock. */
+/*
+ * The store's logs, and what they hold, read under the transaction lock,
+ * which the caller releases (reset()) before it prints them.
+ */
 struct StoreLogs {
 	std::vector<LogDir> dirs;
 	std::vector<LogSummary> logs;

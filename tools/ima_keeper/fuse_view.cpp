@@ -121,7 +121,7 @@ std::uint64_t ascii_size(const FullLog &log, const Group &group)
 
 Snapshot take_snapshot(ViewFile file)
 {
-	Snapshot snapshot{read_full_log(view().store_dir, false), {}, {}};
+	Snapshot snapshot{read_full_log(view().store_dir), {}, {}};
 	const FullLog &log = snapshot.log;
 	std::uint64_t at = 0;
 

@@ -90,9 +90,12 @@ COMMANDS
               records or --max-bytes bytes, and on SIGUSR1; stop on SIGTERM
               or SIGINT, between saves (SIGHUP is ignored). Only one keeper
               runs per store. While other processes hold the measurement
-              files (EBUSY), it names them (pid and command) and tries again,
-              waiting twice as long each time, up to a minute. The unit
-              ima-keeper.service runs it on /var/lib/ima-keeper.
+              files (EBUSY), or a reader holds the store's lock (readers
+              hold it only to take a snapshot, never while they print), it
+              names them (pid and command) and tries again, waiting twice
+              as long each time, up to a minute, and stops on SIGTERM
+              meanwhile. The unit ima-keeper.service runs it on
+              /var/lib/ima-keeper.
 
        save   One save now: every record of the kernel's current list.
 
@@ -458,6 +461,8 @@ int print_boots(const Options &options)
 	} catch (const PcrUndecided &e) {
 		undecided = e.what();
 	}
+	/* What the store held is taken: print it without holding up a keeper. */
+	store.lock.reset();
 	for (const LogSummary &log : logs) {
 		bool current = current_log == log.path;
 

@@ -100,7 +100,7 @@ Keeper::Keeper(std::string store_dir, Flavor flavor) : dir_(std::move(store_dir)
 				  "refuses deleting N records; use --flavor prompt");
 	if (::mkdir(dir_.c_str(), 0700) && errno != EEXIST)
 		ima::throw_errno("create the store directory " + dir_);
-	keeper_lock_ = StoreLock::try_exclusive(keeper_lock_path(dir_));
+	keeper_lock_ = StoreLock::try_lock(keeper_lock_path(dir_), StoreLock::Kind::exclusive, true);
 	if (!keeper_lock_)
 		throw KeeperError("another keeper is running on the store " + dir_ + " (" +
 				  keeper_lock_path(dir_) + " is locked): not starting a second one");
@@ -153,7 +153,20 @@ void Keeper::open_current_log()
 
 std::uint64_t Keeper::transaction(bool save_current)
 {
-	StoreLock lock(transaction_lock_path(dir_), StoreLock::Kind::exclusive);
+	/*
+	 * Readers hold the lock only while they take a snapshot (full_log.h).
+	 * One that stalls there (stopped, say) must not keep run() from
+	 * handling signals: it does not wait, and tries again later. A
+	 * one-shot command waits, and can be interrupted.
+	 */
+	std::optional<StoreLock> lock;
+	if (waits_for_readers_)
+		lock.emplace(transaction_lock_path(dir_), StoreLock::Kind::exclusive);
+	else
+		lock = StoreLock::try_lock(transaction_lock_path(dir_), StoreLock::Kind::exclusive);
+	if (!lock)
+		throw StoreBusy("readers hold the store's lock (" + dir_ + " open in " +
+				open_file_holders(dir_) + ")");
 	StoreNotes notes(store_);
 	/* Replaying the log takes a while: not while the files are held. */
 	std::optional<PendingDecision> pending;
@@ -328,6 +341,7 @@ void Keeper::run(const Thresholds &thresholds)
 	};
 
 	sigprocmask(SIG_BLOCK, &signals, nullptr);
+	waits_for_readers_ = false;
 	for (;;) {
 		try {
 			if (!reconciled) {
@@ -343,6 +357,8 @@ void Keeper::run(const Thresholds &thresholds)
 		} catch (const KernelBusy &e) {
 			back_off(e);
 		} catch (const PcrUndecided &e) {
+			back_off(e);
+		} catch (const StoreBusy &e) {
 			back_off(e);
 		} catch (const StoreFull &e) {
 			say(std::string(e.what()) + "; trying again");

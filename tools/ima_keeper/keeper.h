@@ -33,6 +33,12 @@
 
 namespace keeper {
 
+/* Readers hold the store's transaction lock: try again later. */
+class StoreBusy : public KeeperError {
+public:
+	using KeeperError::KeeperError;
+};
+
 struct Thresholds {
 	/* Save when the kernel's current list has this many records... */
 	std::uint64_t records = 10000;
@@ -94,6 +100,8 @@ private:
 	std::string dir_;
 	Flavor flavor_;
 	std::optional<StoreLock> keeper_lock_;
+	/* Whether a save waits for readers to let the store's lock go (not in run()). */
+	bool waits_for_readers_ = true;
 	std::optional<LogDir> log_;
 	std::optional<Store> store_;
 };

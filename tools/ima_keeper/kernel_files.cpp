@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <functional>
 #include <sstream>
 #include <system_error>
 #include <unistd.h>
@@ -29,24 +30,22 @@ bool is_measurement_file(const std::string &target)
 	       target.find("runtime_measurements") != std::string::npos;
 }
 
-/* Whether process @pid has a measurement file open. */
-bool holds_measurement_file(const std::filesystem::path &pid)
+/* Whether process @pid has a file open that @wanted accepts. */
+bool holds_file(const std::filesystem::path &pid, const std::function<bool(const std::string &)> &wanted)
 {
 	std::error_code error;
 
 	for (const auto &fd : std::filesystem::directory_iterator(pid / "fd", error)) {
 		std::filesystem::path target = std::filesystem::read_symlink(fd.path(), error);
 
-		if (!error && is_measurement_file(target.string()))
+		if (!error && wanted(target.string()))
 			return true;
 	}
 	return false;
 }
 
-} // namespace
-
-/* Appends "pid N (command)" to @holders for each process holding one. */
-static void list_holders(std::string &holders)
+/* Appends "pid N (command)" to @holders for each process holding such a file. */
+void list_holders(std::string &holders, const std::function<bool(const std::string &)> &wanted)
 {
 	std::string self = std::to_string(::getpid());
 	std::error_code error;
@@ -55,7 +54,7 @@ static void list_holders(std::string &holders)
 		std::string pid = entry.path().filename().string();
 
 		if (pid == self || pid.find_first_not_of("0123456789") != std::string::npos ||
-		    !holds_measurement_file(entry.path()))
+		    !holds_file(entry.path(), wanted))
 			continue;
 		std::string command = "?";
 		try {
@@ -69,17 +68,32 @@ static void list_holders(std::string &holders)
 	}
 }
 
-std::string measurement_file_holders()
+std::string file_holders(const std::function<bool(const std::string &)> &wanted)
 {
 	std::string holders;
 
 	/* Processes come and go meanwhile: this only builds a message. */
 	try {
-		list_holders(holders);
+		list_holders(holders, wanted);
 	} catch (const std::exception &e) {
 		holders += (holders.empty() ? "" : ", ") + std::string("(listing stopped: ") + e.what() + ")";
 	}
 	return holders.empty() ? "no process found (it closed them meanwhile)" : holders;
+}
+
+} // namespace
+
+std::string measurement_file_holders()
+{
+	return file_holders(is_measurement_file);
+}
+
+std::string open_file_holders(const std::string &path)
+{
+	std::error_code error;
+	std::string canonical = std::filesystem::canonical(path, error).string();
+
+	return file_holders([&](const std::string &target) { return !error && target == canonical; });
 }
 
 std::string staged_file()

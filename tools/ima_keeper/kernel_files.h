@@ -38,6 +38,9 @@ public:
  */
 std::string measurement_file_holders();
 
+/* The processes other than this one that have @path open, in the same form. */
+std::string open_file_holders(const std::string &path);
+
 /* A reboot or kexec began: measurement is suspended, requests fail. */
 class KernelSuspended : public KeeperError {
 public:

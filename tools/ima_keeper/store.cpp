@@ -750,11 +750,11 @@ StoreLock::StoreLock(const std::string &path, Kind kind)
 			ima::throw_errno("lock " + path);
 }
 
-std::optional<StoreLock> StoreLock::try_exclusive(const std::string &path)
+std::optional<StoreLock> StoreLock::try_lock(const std::string &path, Kind kind, bool create)
 {
-	UniqueFd fd = ima::open_or_throw(path, O_RDONLY | O_CREAT, 0600);
+	UniqueFd fd = ima::open_or_throw(path, O_RDONLY | (create ? O_CREAT : 0), 0600);
 
-	if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0)
+	if (::flock(fd.get(), (kind == Kind::shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
 		return StoreLock(std::move(fd));
 	if (errno != EWOULDBLOCK)
 		ima::throw_errno("lock " + path);

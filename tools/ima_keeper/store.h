@@ -223,8 +223,9 @@ public:
 
 	/* Waits for the lock. */
 	StoreLock(const std::string &path, Kind kind);
-	/* Does not wait: empty if someone else holds it. */
-	static std::optional<StoreLock> try_exclusive(const std::string &path);
+	/* Does not wait: empty if someone else holds it. With @create, creates @path. */
+	static std::optional<StoreLock> try_lock(const std::string &path, Kind kind,
+						bool create = false);
 
 private:
 	explicit StoreLock(ima::UniqueFd fd) : fd_(std::move(fd)) {}

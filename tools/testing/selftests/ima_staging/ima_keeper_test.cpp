@@ -25,6 +25,8 @@
 #include <fcntl.h>
 #include <functional>
 #include <poll.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
@@ -769,6 +771,106 @@ KTAP_TEST(busy_files_name_their_holders_and_the_keeper_retries)
 		EXPECT_TRUE(keeper.wait_for_err("saved group", 60s));
 		EXPECT_EQ(keeper.stop(), 0);
 	}
+	expect_kernel_emptied();
+	expect_full_log_is_the_model();
+}
+
+/* The bytes waiting in the pipe read by @read_end. */
+int pipe_queued(int read_end)
+{
+	int queued = 0;
+
+	if (::ioctl(read_end, FIONREAD, &queued))
+		throw_errno("FIONREAD");
+	return queued;
+}
+
+/* The state letter of process @pid ("S" sleeping, "Z" exited, ...). */
+std::string process_state(pid_t pid)
+{
+	std::string stat = read_text_file("/proc/" + std::to_string(pid) + "/stat");
+	std::size_t end = stat.rfind(')');
+
+	return end == std::string::npos || end + 2 >= stat.size() ? "?" : stat.substr(end + 2, 1);
+}
+
+/*
+ * A reader that stalls never holds up the keeper: "ima-keeper log" writing
+ * into a pipe nobody reads let the store's lock go once it took its
+ * snapshot, so saves go on, and it prints that snapshot in the end. A
+ * process that holds the lock (a reader stopped while it takes its
+ * snapshot) is named, the keeper tries again, and SIGTERM still stops it.
+ */
+KTAP_TEST(a_stalled_reader_never_holds_up_saves_or_a_stop)
+{
+	set_up();
+	/* More saved than a pipe holds, so that the reader blocks on it. */
+	model().measure(1000);
+	ASSERT_EQ(save("prompt").exit_code, 0);
+	expect_full_log_is_the_model();
+	const Bytes snapshot = model().log();
+	Pipe out;
+	/* One page, far less than the log: the reader blocks writing into it. */
+	ASSERT_GT(::fcntl(out.write_end.get(), F_SETPIPE_SZ, 4096), 0);
+	PreparedCommand log_command({std::string(kKeeperProgram), "--store", kStore, "log"});
+	ChildProcess reader = ChildProcess::spawn(log_command, {out.write_end.get(), -1});
+	out.write_end.reset();
+	/* Stalled: it wrote, sleeps, and writes no more. */
+	int queued = 0;
+	bool stalled = eventually([&] {
+		int before = queued;
+
+		queued = pipe_queued(out.read_end.get());
+		return queued > 0 && queued == before && process_state(reader.pid()) == "S";
+	}, 30s);
+	ktap::note("the stalled reader's pipe holds ", queued, " bytes of the ", snapshot.size(),
+		   " it prints");
+	ASSERT_TRUE(stalled);
+	{
+		BackgroundKeeper keeper(kStore, {"run", "--max-records", "0", "--interval-ms", "100"});
+		ASSERT_TRUE(keeper.wait_for_err("keeping", 30s));
+		model().measure(5);
+		keeper.signal(SIGUSR1);
+		EXPECT_TRUE(keeper.wait_for_err("saved group", 30s));
+		keeper.signal(SIGTERM);
+		EXPECT_TRUE(keeper.wait_for_err("stopping (signal", 10s));
+	}
+	EXPECT_EQ(read_all(out.read_end.get()), snapshot);
+	EXPECT_EQ(reader.wait(), 0);
+	expect_full_log_is_the_model();
+
+	{
+		BackgroundKeeper keeper(kStore, {"run", "--max-records", "0", "--interval-ms", "100"});
+		ASSERT_TRUE(keeper.wait_for_err("keeping", 30s));
+		Pipe held;
+		Pipe release;
+		ChildProcess holder = ChildProcess::fork_and_run([&held, &release]() {
+			held.read_end.reset();
+			release.write_end.reset();
+			UniqueFd store = open_or_throw(kStore, O_RDONLY | O_DIRECTORY);
+			std::uint8_t byte = 1;
+
+			if (::flock(store.get(), LOCK_SH) || ::write(held.write_end.get(), &byte, 1) != 1)
+				return 1;
+			/* Holds the lock until the pipe closes. */
+			return static_cast<int>(::read(release.read_end.get(), &byte, 1));
+		});
+		held.write_end.reset();
+		release.read_end.reset();
+		ASSERT_EQ(read_exact(held.read_end.get(), 1).size(), 1u);
+		const std::string named = "pid " + std::to_string(holder.pid()) + " (ima_keeper_test)";
+
+		model().measure(2);
+		keeper.signal(SIGUSR1);
+		EXPECT_TRUE(keeper.wait_for_err("trying again in 200 ms", 30s));
+		EXPECT_TRUE(contains(keeper.err(), named));
+		ktap::note(keeper.err().substr(0, keeper.err().size() - 1));
+		keeper.signal(SIGTERM);
+		EXPECT_TRUE(keeper.wait_for_err("stopping (signal", 10s));
+		release.write_end.reset();
+		EXPECT_EQ(holder.wait(), 0);
+	}
+	ASSERT_EQ(save("prompt").exit_code, 0);
 	expect_kernel_emptied();
 	expect_full_log_is_the_model();
 }
