@@ -191,9 +191,15 @@ std::size_t copy_from_snapshot(OpenFile &open, char *buf, std::size_t size, std:
 			open.piece = index;
 		}
 		std::uint64_t within = at - snapshot.starts[index];
-		if (within >= open.piece_text.size())
-			throw KeeperError("the view's piece " + std::to_string(index) +
-					  " is shorter than its place in the file says");
+		/* A piece that does not fill its place exactly would shift the next. */
+		if (open.piece_text.size() != snapshot.starts[index + 1] - snapshot.starts[index])
+			throw KeeperError("the view's piece " + std::to_string(index) + " has " +
+					  std::to_string(open.piece_text.size()) +
+					  " bytes, not the " +
+					  std::to_string(snapshot.starts[index + 1] -
+							 snapshot.starts[index]) +
+					  " its place in the file has (the journal's size of "
+					  "the group is wrong)");
 		std::size_t count = std::min<std::size_t>(size - done, open.piece_text.size() - within);
 		std::memcpy(buf + done, open.piece_text.data() + within, count);
 		done += count;
@@ -281,7 +287,11 @@ int view_read(const char *, char *buf, size_t size, off_t offset, struct fuse_fi
 		OpenFile &open = view().open_files.at(fi->fh);
 		std::uint64_t end = static_cast<std::uint64_t>(offset) + size;
 
-		if (end > size_of(open.snapshot) && open.file != ViewFile::count) {
+		if (open.file == ViewFile::count) {
+			/* As securityfs: a read from offset 0 counts anew. */
+			if (offset == 0)
+				open.snapshot = take_snapshot(open.file);
+		} else if (end > size_of(open.snapshot)) {
 			Snapshot now = take_snapshot(open.file);
 
 			if (size_of(now) > size_of(open.snapshot)) {

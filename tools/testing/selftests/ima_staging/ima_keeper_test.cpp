@@ -1529,9 +1529,12 @@ KTAP_TEST(the_view_serves_a_held_fd_and_sendfile)
 
 	UniqueFd held_binary = open_or_throw(binary, O_RDONLY);
 	UniqueFd held_ascii = open_or_throw(ascii, O_RDONLY);
+	UniqueFd held_count = open_or_throw(kViewDir + "/runtime_measurements_count", O_RDONLY);
 	Bytes binary_before = read_all(held_binary.get());
 	Bytes ascii_before = read_all(held_ascii.get());
 	EXPECT_TRUE(binary_before == run_keeper(kStore, {"log"}).out);
+	EXPECT_TRUE(read_all(held_count.get()) ==
+		    to_bytes(std::to_string(parse_binary_list(binary_before, 20).size()) + "\n"));
 
 	model().measure(2);
 	ASSERT_EQ(save("prompt").exit_code, 0);
@@ -1552,6 +1555,10 @@ KTAP_TEST(the_view_serves_a_held_fd_and_sendfile)
 	ASSERT_EQ(::lseek(held_binary.get(), static_cast<off_t>(binary_before.size()), SEEK_SET),
 		  static_cast<off_t>(binary_before.size()));
 	EXPECT_TRUE(read_all(held_binary.get()) == binary_more);
+	/* The held count file counts anew on a read from 0, as securityfs's does. */
+	ASSERT_EQ(::lseek(held_count.get(), 0, SEEK_SET), 0);
+	EXPECT_TRUE(read_all(held_count.get()) ==
+		    to_bytes(std::to_string(parse_binary_list(binary_full, 20).size()) + "\n"));
 
 	/* The size is the content's, so sendfile() copies all of it. */
 	struct stat st {};
@@ -1564,9 +1571,76 @@ KTAP_TEST(the_view_serves_a_held_fd_and_sendfile)
 
 	held_binary.reset();
 	held_ascii.reset();
+	held_count.reset();
 	fresh.reset();
 	fresh_ascii.reset();
 	EXPECT_EQ(view.stop(), 0);
+	expect_full_log_is_the_model();
+}
+
+/*
+ * Makes the journal give the first group of @journal an ascii size of
+ * @delta bytes more, in every entry of the group, with checksums that check
+ * out: a journal that is wrong, not damaged.
+ */
+void change_first_ascii_size(const std::string &journal, std::int32_t delta)
+{
+	constexpr std::uint32_t kBootEntry = 5;
+	Bytes file = read_file(journal);
+	std::optional<std::uint64_t> first;
+
+	for (std::size_t at = 0; at + kJournalEntry <= file.size(); at += kJournalEntry) {
+		ByteView entry = ByteView(file).subspan(at, kJournalEntry);
+
+		if (load_le32(entry, 4) == kBootEntry)
+			continue;
+		if (!first)
+			first = load_le64(entry, 8);
+		if (load_le64(entry, 8) != *first)
+			continue;
+		store_le32(file, at + 44, static_cast<std::uint32_t>(load_le32(entry, 44) + delta));
+		Bytes checksum = hash(HashAlgo::sha256, ByteView(file).subspan(at, 80));
+		std::copy(checksum.begin(), checksum.begin() + 16,
+			  file.begin() + static_cast<std::ptrdiff_t>(at + 80));
+	}
+	write_file(journal, file);
+}
+
+/*
+ * The ascii view places each group by the size the journal gives it: a
+ * group whose text does not fill its place exactly is refused (EIO), not
+ * served shifting the groups after it; the binary view still serves.
+ */
+KTAP_TEST(the_view_refuses_a_group_whose_ascii_size_is_wrong)
+{
+	set_up();
+	if (!path_exists("/dev/fuse"))
+		ktap::skip("no /dev/fuse (CONFIG_FUSE_FS)");
+	model().measure(3);
+	ASSERT_EQ(save("prompt").exit_code, 0);
+	model().measure(2);
+	ASSERT_EQ(save("prompt").exit_code, 0);
+	std::vector<std::string> logs = list_directory(kStore + "/logs");
+	ASSERT_FALSE(logs.empty());
+	const std::string journal = kStore + "/logs/" + logs.back() + "/journal";
+	const Bytes original = read_file(journal);
+	const Bytes binary_log = run_keeper(kStore, {"log"}).out;
+
+	change_first_ascii_size(journal, -1);
+	::mkdir(kViewDir.c_str(), 0700);
+	{
+		BackgroundKeeper view(kStore, {"mount", kViewDir});
+		const std::string binary = kViewDir + "/binary_runtime_measurements";
+		ASSERT_TRUE(eventually([&] { return path_exists(binary); }, 30s));
+		UniqueFd ascii = open_or_throw(kViewDir + "/ascii_runtime_measurements", O_RDONLY);
+		EXPECT_EQ(read_until_error(ascii.get(), 4096).error, EIO);
+		UniqueFd held = open_or_throw(binary, O_RDONLY);
+		EXPECT_TRUE(read_all(held.get()) == binary_log);
+		ascii.reset();
+		held.reset();
+		EXPECT_EQ(view.stop(), 0);
+	}
+	write_file(journal, original);
 	expect_full_log_is_the_model();
 }
 
