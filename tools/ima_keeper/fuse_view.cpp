@@ -20,6 +20,7 @@
 
 #include "full_log.h"
 #include "kernel_files.h"
+#include "notify.h"
 #include "ima/hash.h"
 #include "ima/records.h"
 
@@ -395,9 +396,12 @@ int serve_fuse_view(const std::string &store_dir, const std::string &mountpoint)
 	if (!fuse)
 		throw KeeperError("cannot create the FUSE file system");
 	MountedView mounted(fuse.get(), mountpoint);
+	/* Ready: agents that open the view now find the full log. */
+	notify_service_manager("READY=1\nSTATUS=serving the full log under " + mountpoint);
 
 	/* One thread; SIGTERM, SIGINT or an unmount ends the loop. */
 	int result = fuse_loop(fuse.get());
+	notify_service_manager("STOPPING=1");
 	if (result < 0)
 		throw KeeperError("serving the view failed: " + describe_errno(-result));
 	return 0;

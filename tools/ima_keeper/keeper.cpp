@@ -10,6 +10,7 @@
 
 #include "fault.h"
 #include "kernel_files.h"
+#include "notify.h"
 #include "ima/ima_fs.h"
 #include "ima/records.h"
 
@@ -336,8 +337,18 @@ void Keeper::run(const Thresholds &thresholds)
 	auto back_off = [&](const std::exception &e) {
 		busy_wait_ms = busy_wait_ms ? std::min(2 * busy_wait_ms, kMaxBusyWaitMs)
 					    : thresholds.interval_ms;
-		say(std::string(e.what()) + "; trying again in " + std::to_string(busy_wait_ms) +
-		    " ms");
+		std::string status = std::string(e.what()) + "; trying again in " +
+				     std::to_string(busy_wait_ms) + " ms";
+		say(status);
+		/*
+		 * Ready all the same if the first reconciliation has to wait (a
+		 * process holding the measurement files can make it wait for
+		 * good): the view decides a pending group by PCR 10 itself, and a
+		 * start that never ends would hold up the boot and have the
+		 * service restarted over and over. The status says why.
+		 */
+		notify_service_manager((reconciled ? "" : "READY=1\n") + std::string("STATUS=") +
+				       status);
 	};
 
 	sigprocmask(SIG_BLOCK, &signals, nullptr);
@@ -347,8 +358,12 @@ void Keeper::run(const Thresholds &thresholds)
 			if (!reconciled) {
 				reconcile_now();
 				reconciled = true;
-				say("keeping " + dir_ + " (" + std::to_string(store_->records()) +
-				    " records saved)");
+				std::string status = "keeping " + dir_ + " (" +
+						     std::to_string(store_->records()) +
+						     " records saved)";
+				say(status);
+				/* Ready: the store and the kernel's lists agree. */
+				notify_service_manager("READY=1\nSTATUS=" + status);
 			}
 			if (save_requested || threshold_reached(thresholds))
 				save();
@@ -373,6 +388,7 @@ void Keeper::run(const Thresholds &thresholds)
 			say("SIGHUP: nothing to reload, going on");
 		} else if (sig > 0) {
 			say("stopping (signal " + std::to_string(sig) + ")");
+			notify_service_manager("STOPPING=1");
 			return;
 		}
 	}
