@@ -98,7 +98,8 @@ gate_pass() {
 gate_shellcheck() {
 	local name=$1 out
 	local -a files=("$REPO/scripts/ima-staging" "$REPO"/scripts/lib/*.sh
-		"$REPO"/scripts/guest/* "$REPO/scripts/tools/times-table" "$REPO/.ci/run")
+		"$REPO"/scripts/guest/* "$REPO/scripts/sysroot/istest-run" "$REPO/scripts/tools/times-table"
+		"$REPO/.ci/run")
 	if out=$(cd "$REPO" && shellcheck -x "${files[@]#"$REPO"/}" 2>&1); then
 		gate_pass "$name" "${#files[@]} scripts"
 	else

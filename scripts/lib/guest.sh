@@ -203,25 +203,30 @@ sh_quote() {
 	printf "'%s'" "${1//\'/$q}"
 }
 
+# istest_conf MODE NAME [CMD...]: the guest's /etc/istest.conf.
+istest_conf() {
+	local mode=$1 name=$2 arg
+	shift 2
+	echo "# written by scripts/ima-staging for one boot"
+	echo "ISTEST_MODE=$mode"
+	echo "ISTEST_NAME=$(sh_quote "$name")"
+	[[ -n "${BOOT_CONF_EXTRA:-}" ]] && printf '%s\n' "$BOOT_CONF_EXTRA"
+	printf 'set --'
+	for arg in "$@"; do
+		printf ' %s' "$(sh_quote "$arg")"
+	done
+	printf '\n'
+}
+
 # boot_initrd VARIANT OUT MODE NAME [CMD...]: base image, the boot's test
 # programs and /etc/istest.conf.
 boot_initrd() {
-	local variant=$1 out=$2 mode=$3 name=$4 tmp arg
+	local variant=$1 out=$2 mode=$3 name=$4 tmp
 	shift 4
 	tmp=$(mktemp -d)
 	mkdir -p "$tmp/root"
 	mkdir -p "$tmp/root/etc"
-	{
-		echo "# written by scripts/ima-staging for one boot"
-		echo "ISTEST_MODE=$mode"
-		echo "ISTEST_NAME=$(sh_quote "$name")"
-		[[ -n "${BOOT_CONF_EXTRA:-}" ]] && printf '%s\n' "$BOOT_CONF_EXTRA"
-		printf 'set --'
-		for arg in "$@"; do
-			printf ' %s' "$(sh_quote "$arg")"
-		done
-		printf '\n'
-	} >"$tmp/root/etc/istest.conf"
+	istest_conf "$mode" "$name" "$@" >"$tmp/root/etc/istest.conf"
 	make_cpio "$tmp/root" "$tmp/boot.cpio.gz"
 	local -a pieces=()
 	mapfile -t pieces < <(boot_programs "$variant" |

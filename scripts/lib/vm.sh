@@ -40,6 +40,8 @@ STREAM_PID=
 VM_TMP=
 # A suite's disk image and TPM state, kept across its boots (vm_keep_disk).
 VM_KEEP=
+# 1 when that disk is the root file system (vm_keep_sysroot): no initramfs.
+VM_ROOT_DISK=0
 
 # Stop the current boot's processes and remove its files.
 vm_stop() {
@@ -65,6 +67,7 @@ vm_cleanup() {
 	vm_stop
 	[[ -n "$VM_KEEP" ]] && rm -rf "$VM_KEEP"
 	VM_KEEP=
+	VM_ROOT_DISK=0
 	return 0
 }
 
@@ -109,8 +112,12 @@ swtpm_start() {
 qemu_args() {
 	local variant=$1 initrd=$2 accel=$3 sock=$4 append=$5
 	shift 5
-	local -a cpu=() tpm=() drive=()
+	local -a cpu=() tpm=() drive=() boot=(-initrd "$initrd")
 	[[ "$accel" == kvm ]] && cpu=(-cpu host)
+	if ((VM_ROOT_DISK)); then
+		boot=()
+		append="root=/dev/vda rw${append:+ $append}"
+	fi
 	if ((VM_TPM)); then
 		tpm=(-chardev "socket,id=chrtpm,path=$sock"
 			-tpmdev "emulator,id=tpm0,chardev=chrtpm" -device "tpm-tis,tpmdev=tpm0")
@@ -121,7 +128,7 @@ qemu_args() {
 	QEMU_ARGS=(
 		qemu-system-x86_64 -M q35 -accel "$accel" "${cpu[@]}"
 		-m "$VM_MEMORY" -smp 2 -nodefaults -no-user-config -display none -no-reboot
-		-kernel "$(kernel_image "$variant")" -initrd "$initrd"
+		-kernel "$(kernel_image "$variant")" "${boot[@]}"
 		-append "$KERNEL_CMDLINE${append:+ $append}"
 		"${tpm[@]}" "${drive[@]}" "$@"
 	)
@@ -143,7 +150,7 @@ vm_boot() {
 	local console="$RUN_DIR/$name.console.log" out="$RUN_DIR/$name.ktap.log"
 	local qlog="$RUN_DIR/$name.qemu.log" rc=0 tpm_state
 	VM_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ima-staging.XXXXXX")
-	boot_initrd "$variant" "$VM_TMP/initrd" "$mode" "$name" "$@"
+	((VM_ROOT_DISK)) || boot_initrd "$variant" "$VM_TMP/initrd" "$mode" "$name" "$@"
 	if ((VM_TPM)); then
 		tpm_state=$VM_TMP
 		[[ -n "$VM_KEEP" ]] && tpm_state=$VM_KEEP/tpm
