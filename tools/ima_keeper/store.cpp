@@ -33,6 +33,8 @@ constexpr std::size_t kBootIdSize = 16;
 constexpr std::size_t kEntryChecksumOffset = 80;
 constexpr std::size_t kEntryChecksumSize = 16;
 constexpr char kEntryMagic[4] = {'I', 'M', 'A', 'K'};
+/* The unit a disk writes whole or not at all, at the least. */
+constexpr std::uint64_t kSectorSize = 512;
 
 Bytes entry_checksum(ByteView entry)
 {
@@ -56,6 +58,32 @@ Bytes encode_entry(std::uint32_t kind, const Group &group)
 	ima::append(entry, group.sha256);
 	ima::append(entry, entry_checksum(entry));
 	return entry;
+}
+
+bool entry_checks_out(ByteView entry)
+{
+	return std::equal(entry.begin(), entry.begin() + 4, kEntryMagic) &&
+	       std::equal(entry.begin() + kEntryChecksumOffset, entry.end(),
+			  entry_checksum(entry).begin());
+}
+
+/*
+ * Whether @entry, at @offset of the journal, is what a power cut leaves of
+ * an entry that crosses a sector boundary: one of the two sectors written
+ * and the other not (zeros, the disk writes them in any order), so it
+ * fails its checksum. Sectors are written whole or not at all.
+ */
+bool torn_at_a_sector_boundary(ByteView entry, std::uint64_t offset)
+{
+	std::uint64_t boundary = (offset / kSectorSize + 1) * kSectorSize;
+
+	if (boundary >= offset + entry.size() || entry_checks_out(entry))
+		return false;
+	ByteView head = entry.first(boundary - offset);
+	ByteView tail = entry.subspan(boundary - offset);
+	if (ima::is_all_zero(tail))
+		return std::equal(head.begin(), head.begin() + 4, kEntryMagic);
+	return ima::is_all_zero(head);
 }
 
 std::string where(const std::string &path, std::uint64_t offset)
@@ -208,6 +236,11 @@ Store::Store(std::string dir, Mode mode) : dir_(std::move(dir)), mode_(mode)
 	if (mode_ != Mode::write)
 		return;
 	repair_tail();
+	if (resave_entry_) {
+		append_entry(kEntryGroupSaved, groups_.back(),
+			     "the saved entry of a group whose entry was torn is not written again");
+		resave_entry_ = false;
+	}
 	/*
 	 * What a killed keeper wrote may still be only in the page cache:
 	 * make it durable before acting on it (a reconcile may delete).
@@ -240,19 +273,28 @@ void Store::load_journal()
 
 	read_exactly_at(journal_fd_.get(), journal.data(), journal.size(), 0, path);
 	journal_end_ = size - size % kJournalEntrySize;
-	/* An append the file system extended the file for, then lost. */
-	if (journal_end_ >= kJournalEntrySize &&
-	    ima::is_all_zero(ByteView(journal).subspan(journal_end_ - kJournalEntrySize,
-						       kJournalEntrySize)))
-		journal_end_ -= kJournalEntrySize;
+	/*
+	 * An append the file system extended the file for, then lost; or the
+	 * last entry, torn where it crosses a sector boundary. Each step of a
+	 * save waits for its entry to be durable before the next: the last
+	 * entry, torn, was never acted upon, whatever its kind.
+	 */
+	bool dropped_last = false;
+	if (journal_end_ >= kJournalEntrySize) {
+		std::uint64_t last = journal_end_ - kJournalEntrySize;
+		ByteView entry = ByteView(journal).subspan(last, kJournalEntrySize);
+
+		dropped_last = ima::is_all_zero(entry) ||
+			       (journal_end_ == size && torn_at_a_sector_boundary(entry, last));
+		if (dropped_last)
+			journal_end_ = last;
+	}
 	for (std::uint64_t at = 0; at < journal_end_; at += kJournalEntrySize) {
 		ByteView entry = ByteView(journal).subspan(at, kJournalEntrySize);
 		std::uint32_t kind = ima::load_le32(entry, 4);
 		Group group;
 
-		if (!std::equal(entry.begin(), entry.begin() + 4, kEntryMagic) ||
-		    !std::equal(entry.begin() + kEntryChecksumOffset, entry.end(),
-				entry_checksum(entry).begin()))
+		if (!entry_checks_out(entry))
 			corrupted("journal entry " + std::to_string(at / kJournalEntrySize) +
 				  " (" + where(path, at) + ") fails its checksum");
 		group.number = ima::load_le64(entry, 8);
@@ -307,12 +349,57 @@ void Store::load_journal()
 	if (journal_end_ != size)
 		repairs_.push_back("a torn journal entry (" + std::to_string(size - journal_end_) +
 				   " bytes at offset " + std::to_string(journal_end_) + ")");
-	if (begun_) {
-		journal_end_ -= kJournalEntrySize;
-		repairs_.push_back("the save of group " + std::to_string(begun_->number) +
-				   " it began (its journal entry at offset " +
-				   std::to_string(journal_end_) + ")");
+	/*
+	 * The entry torn after a begun one may have been its saved entry, made
+	 * durable and acted upon (the kernel deleted the group) before the
+	 * sector was damaged: check_data() keeps the group if its bytes are
+	 * all there.
+	 */
+	if (begun_ && dropped_last)
+		torn_after_begun_ = true;
+	else if (begun_)
+		abandon_torn_save();
+}
+
+/* A begun save whose group is not all there: never committed, dropped. */
+void Store::abandon_torn_save()
+{
+	journal_end_ -= kJournalEntrySize;
+	repairs_.push_back("the save of group " + std::to_string(begun_->number) +
+			   " it began (its journal entry at offset " + std::to_string(journal_end_) +
+			   ")");
+}
+
+/*
+ * The last journal entry, after a begun one, was torn. If the group's bytes
+ * are all there, the torn entry may have been the saved one: the group is
+ * kept as saved and pending, for the kernel's lists and PCR 10 to settle
+ * (written again as saved when a keeper opens the store). Else the save
+ * never committed, and it is dropped.
+ */
+void Store::settle_torn_entry_after_begun()
+{
+	const Group group = *begun_;
+	bool complete = false;
+
+	torn_after_begun_ = false;
+	if (group.offset + group.length <= data_size_) {
+		Bytes bytes;
+
+		read_unchecked(group, bytes);
+		complete = std::ranges::equal(digest_group(bytes, group.records).sha256, group.sha256);
 	}
+	if (!complete) {
+		abandon_torn_save();
+		return;
+	}
+	groups_.push_back(group);
+	next_number_++;
+	begun_.reset();
+	resave_entry_ = true;
+	notes_.push_back(describe_group(group) + ": the journal entry after its begun one was " +
+			 "torn and its bytes are all there: it stays saved, pending, for the " +
+			 "kernel's lists and PCR 10 to settle");
 }
 
 /* A boot entry: between groups, at the end of the committed ones. */
@@ -345,6 +432,8 @@ void Store::check_digest(const Group &group, ByteView sha256) const
 Bytes Store::check_data()
 {
 	data_size_ = data_fd_ ? file_size(data_fd_.get(), data_path()) : 0;
+	if (torn_after_begun_)
+		settle_torn_entry_after_begun();
 	Bytes bytes;
 	Bytes checkpoints = encode_checkpoints_header();
 	for (const Group &group : groups_) {

@@ -47,8 +47,14 @@
  * last begun entry, at most that group's bytes past the last committed
  * group (or those of a group the last entry rolled back), its checkpoints
  * past those of the committed groups, and a torn last journal entry (any
- * part of one, or a whole one of zeros): it is ignored when reading and
- * removed when a keeper opens the store. Anything else that does not check
+ * part of one, a whole one of zeros, or one that crosses a 512-byte sector
+ * boundary whose sector after the boundary is zeros and whose checksum so
+ * fails): it is ignored when reading and removed when a keeper opens the
+ * store. A whole last entry torn so right after a begun one may have been
+ * that group's saved entry, durable and acted upon before its sector was
+ * damaged: if the group's bytes are all there, the group is kept as saved
+ * and pending (its saved entry written again), for the kernel's lists and
+ * PCR 10 to settle, which is right either way. Anything else that does not check
  * out is refused, naming the file, the group and the offset, and nothing
  * is changed: a missing journal next to saved bytes, saved bytes no begun
  * entry accounts for (a short journal), an entry's checksum, a group's
@@ -177,6 +183,8 @@ private:
 	void refuse_data_without_journal() const;
 	void load_journal();
 	void load_boot_entry(const Group &entry, std::uint64_t at);
+	void abandon_torn_save();
+	void settle_torn_entry_after_begun();
 	std::string describe_group(const Group &group) const;
 	void read_unchecked(const Group &group, ima::Bytes &bytes) const;
 	void check_digest(const Group &group, ima::ByteView sha256) const;
@@ -207,6 +215,10 @@ private:
 	std::uint64_t data_size_ = 0;
 	/* A save the journal began and did not commit: a crash interrupted it. */
 	std::optional<Group> begun_;
+	/* The last journal entry, after begun_'s, was torn (load_journal()). */
+	bool torn_after_begun_ = false;
+	/* A group kept so: its saved entry is written again on opening. */
+	bool resave_entry_ = false;
 	/*
 	 * The group the journal's last entry rolled back: its bytes may still
 	 * follow the committed ones if a crash came before the truncation.

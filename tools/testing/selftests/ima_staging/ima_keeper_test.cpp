@@ -1193,6 +1193,101 @@ KTAP_TEST(a_torn_last_write_is_removed_on_start)
 	EXPECT_TRUE(read_file(kStoreData) == model().log());
 }
 
+/*
+ * A power cut inside a journal entry that crosses a sector boundary leaves
+ * the sector before the boundary written and the one after it zero: the
+ * keeper takes that last entry for the torn write it is, not for damage.
+ * Here it is the entry that says the kernel deleted a group: the group
+ * stays pending until the next save settles it by PCR 10.
+ */
+KTAP_TEST(a_journal_entry_torn_at_a_sector_boundary_is_a_torn_write)
+{
+	constexpr std::size_t kSector = 512;
+	auto last_entry_crosses = [] {
+		std::size_t size = read_file(kStoreJournal).size();
+
+		return size >= kJournalEntry && (size - kJournalEntry) / kSector != (size - 1) / kSector;
+	};
+
+	set_up();
+	/* Each save adds three entries: within 16 more saves the last one crosses. */
+	for (int i = 0; i < 17; i++) {
+		model().measure(1);
+		ASSERT_EQ(save("prompt").exit_code, 0);
+		if (last_entry_crosses())
+			break;
+	}
+	ASSERT_TRUE(last_entry_crosses());
+	Bytes journal = read_file(kStoreJournal);
+	std::size_t last = journal.size() - kJournalEntry;
+	std::size_t boundary = (last / kSector + 1) * kSector;
+	std::fill(journal.begin() + static_cast<std::ptrdiff_t>(boundary), journal.end(), 0);
+	write_file(kStoreJournal, journal);
+	ktap::note("journal entry ", last / kJournalEntry, " (bytes ", last, " to ",
+		   last + kJournalEntry - 1, ") torn at byte ", boundary);
+
+	expect_full_log_is_the_model();
+	model().measure(1);
+	KeeperRun run = save("prompt");
+	EXPECT_EQ(run.exit_code, 0);
+	EXPECT_TRUE(contains(run.err, "torn journal entry (96 bytes at offset " + std::to_string(last)));
+	ktap::note(run.err.substr(0, run.err.size() ? run.err.size() - 1 : 0));
+	expect_kernel_emptied();
+	expect_full_log_is_the_model();
+	EXPECT_TRUE(read_file(kStoreData) == model().log());
+}
+
+/*
+ * A saved entry made durable and acted upon (the kernel deleted the group)
+ * whose first sector is lost later reads as torn too. The group's bytes
+ * are all there, so the keeper keeps the group as saved and pending, and
+ * PCR 10 settles that the kernel deleted it: dropping it as a save that
+ * never committed would lose its records.
+ */
+KTAP_TEST(a_torn_saved_entry_keeps_a_group_whose_bytes_are_all_there)
+{
+	constexpr std::size_t kSector = 512;
+	auto crosses = [](std::size_t entry) {
+		std::size_t first = entry * kJournalEntry;
+
+		return first / kSector != (first + kJournalEntry - 1) / kSector;
+	};
+	auto next_saved_entry = [] { return read_file(kStoreJournal).size() / kJournalEntry + 1; };
+
+	set_up();
+	/* Until the next save's saved entry, after its begun one, crosses a boundary. */
+	for (int i = 0; i < 17; i++) {
+		model().measure(1);
+		ASSERT_EQ(save("prompt").exit_code, 0);
+		if (crosses(next_saved_entry()))
+			break;
+	}
+	const std::size_t saved_entry = next_saved_entry();
+	ASSERT_TRUE(crosses(saved_entry));
+	/* Killed once the kernel deleted the group, before recording that. */
+	model().measure(2);
+	ASSERT_EQ(save("prompt", {.fault = "deleted", .without_cap_sys_admin = false}).exit_code,
+		  kKilledExit);
+	Bytes journal = read_file(kStoreJournal);
+	ASSERT_EQ(journal.size(), (saved_entry + 1) * kJournalEntry);
+	const std::size_t at = saved_entry * kJournalEntry;
+	const std::size_t boundary = (at / kSector + 1) * kSector;
+	std::fill(journal.begin() + static_cast<std::ptrdiff_t>(at),
+		  journal.begin() + static_cast<std::ptrdiff_t>(boundary), 0);
+	write_file(kStoreJournal, journal);
+	ktap::note("the saved entry ", saved_entry, " (bytes ", at, " to ", at + kJournalEntry - 1,
+		   ") lost its bytes before ", boundary);
+
+	expect_full_log_is_the_model();
+	KeeperRun run = save("prompt");
+	EXPECT_EQ(run.exit_code, 0);
+	EXPECT_TRUE(contains(run.err, "its bytes are all there"));
+	ktap::note(run.err.substr(0, run.err.size() ? run.err.size() - 1 : 0));
+	expect_kernel_emptied();
+	expect_full_log_is_the_model();
+	EXPECT_TRUE(read_file(kStoreData) == model().log());
+}
+
 /* A way to damage the store, and what the refusal must say. */
 struct StoreDamage {
 	std::string what;
