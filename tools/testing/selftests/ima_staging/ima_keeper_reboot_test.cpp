@@ -13,10 +13,12 @@
  *          (and verify matches); the keeper starts a new log, keeps the
  *          pending group in the first boot's log, which stays as it was;
  *          then a keeper saves without pause while files are measured,
- *          until the power goes;
+ *          until it is stopped (SIGSTOP) wherever it is, a save in
+ *          progress or not, and the power goes;
  *  boot 3: the store opens (a torn write, if any, is repaired), the second
- *          boot's log holds its records up to the cut, in order, and the
- *          third boot has a log of its own that replays to PCR 10.
+ *          boot's log holds its records up to the cut, in order, every one
+ *          the keeper said it saved included, and the third boot has a log
+ *          of its own that replays to PCR 10.
  *
  * The suite boots the guest with disk= and boots= (scripts/suites); the
  * program mounts the disk and keeps its state there. Needs ima-keeper in
@@ -25,6 +27,7 @@
  * boot aggregate at the head of the kernel's list, and verify has nothing
  * to check against.
  */
+#include <csignal>
 #include <cstdio>
 #include <fcntl.h>
 #include <thread>
@@ -134,6 +137,26 @@ long measured_sequence(const std::string &path)
 	}
 }
 
+/*
+ * The records of the groups @err says the keeper saved ("saved group N (R
+ * records, B bytes) and deleted it from the kernel"): it says so once the
+ * kernel deleted them, after the group was committed, so the store must
+ * keep every one of them, whatever a power cut interrupts next.
+ */
+std::uint64_t records_said_saved(const std::string &err)
+{
+	const std::string mark = "saved group ";
+	std::uint64_t records = 0;
+
+	for (std::size_t at = err.find(mark); at != std::string::npos; at = err.find(mark, at + 1)) {
+		std::size_t count = err.find(" (", at);
+
+		if (count != std::string::npos && count < err.find('\n', at))
+			records += std::stoull(err.substr(count + 2));
+	}
+	return records;
+}
+
 std::string missing_requirement()
 {
 	if (!command_exists(std::string(kKeeperProgram)))
@@ -224,6 +247,13 @@ void second_boot()
 	/* Until at least one save went through since the second boot's first. */
 	for (int i = 0; i < 600 && count_of(keeper.err(), "saved group") < 2; i++)
 		std::this_thread::sleep_for(100ms);
+	/*
+	 * Stopped wherever it is (a save in progress or not), the keeper
+	 * deletes nothing more: what it said it saved must be in the store
+	 * after the cut.
+	 */
+	keeper.signal(SIGSTOP);
+	kState.set_number("boot2-said-saved", records_said_saved(keeper.err()));
 	cut_power(2);
 }
 
@@ -259,6 +289,12 @@ int third_boot()
 		}
 		if (added.empty())
 			problems += "the keeper saved nothing before the power cut; ";
+		/* Every record the keeper had said it saved when the power went. */
+		std::uint64_t said = kState.number("boot2-said-saved");
+		if (added.size() < said)
+			problems += "the store lost records the keeper had saved and the kernel "
+				    "deleted: it kept " + std::to_string(added.size()) + ", the "
+				    "keeper said it saved " + std::to_string(said) + "; ";
 		ktap::note("the second boot's log kept ", added.size(),
 			   " records saved by the keeper before the power cut");
 	}
