@@ -64,7 +64,7 @@ SYNOPSIS
        ima-keeper [--store DIR] boots
        ima-keeper [--store DIR] verify
        ima-keeper [--store DIR] mount MOUNTPOINT
-       ima-keeper [--store DIR] adopt FILE
+       ima-keeper [--store DIR] adopt [--unverified] FILE
        ima-keeper --help
 
 DESCRIPTION
@@ -132,7 +132,10 @@ COMMANDS
               list (the concatenation of what was read from the _staged files
               before D, or of the N oldest records before N), stored in
               groups of 10000 records. Records the kernel still holds are
-              refused; an interrupted adoption goes on where it stopped.
+              refused; with a TPM, so is a FILE that, followed by the
+              kernel's lists, does not replay to PCR 10 (not the records
+              this boot's kernel deleted). An interrupted adoption goes on
+              where it stopped.
 
 OPTIONS
        --store DIR
@@ -159,6 +162,11 @@ OPTIONS
 
        --format binary|ascii
               Output format of log (default binary).
+
+       --unverified
+              adopt: skip the PCR 10 check (records from elsewhere, such as
+              made-up records for a benchmark; the full log then does not
+              verify).
 
        --boot ID
               The boot whose log to print (a boot_id, as ima-keeper boots
@@ -244,6 +252,7 @@ struct Options {
 	std::string boot;
 	std::string mountpoint;
 	std::string adopt_file;
+	bool adopt_unverified = false;
 };
 
 std::uint64_t parse_number(const std::string &option, const std::string &text)
@@ -291,6 +300,7 @@ enum OptionId : int {
 	kOptFrom,
 	kOptFormat,
 	kOptBoot,
+	kOptUnverified,
 };
 
 constexpr option kNoMoreOptions = {nullptr, 0, nullptr, 0};
@@ -312,6 +322,8 @@ std::vector<option> command_options(const std::string &command)
 		options.push_back({"format", required_argument, nullptr, kOptFormat});
 		options.push_back({"boot", required_argument, nullptr, kOptBoot});
 	}
+	if (command == "adopt")
+		options.push_back({"unverified", no_argument, nullptr, kOptUnverified});
 	options.push_back(kNoMoreOptions);
 	return options;
 }
@@ -337,6 +349,9 @@ void apply_option(Options &options, int id, const std::string &value)
 		break;
 	case kOptFormat:
 		options.ascii = parse_format(value);
+		break;
+	case kOptUnverified:
+		options.adopt_unverified = true;
 		break;
 	case kOptBoot:
 		try {
@@ -408,7 +423,9 @@ Options parse_command_line(int argc, char **argv)
 
 	std::vector<option> longopts = command_options(options.command);
 	int rest = parse_options(args, argc, at, ":", longopts, "for '" + options.command + "'",
-				 [&](int id, const char *value) { apply_option(options, id, value); });
+				 [&](int id, const char *value) {
+					 apply_option(options, id, value ? value : "");
+				 });
 	std::vector<std::string> operands(args.begin() + rest, args.begin() + argc);
 	std::string *operand = options.command == "mount"   ? &options.mountpoint
 			       : options.command == "adopt" ? &options.adopt_file
@@ -541,7 +558,8 @@ int run_command(const Options &options)
 		ima::Bytes list = ima::read_file(options.adopt_file);
 		/* A file that is not a list is refused before the store is touched. */
 		ima::count_sha1_records(list);
-		std::uint64_t adopted = Keeper(options.store, options.flavor).adopt(list);
+		std::uint64_t adopted =
+			Keeper(options.store, options.flavor).adopt(list, !options.adopt_unverified);
 		std::printf("adopted %llu records\n", static_cast<unsigned long long>(adopted));
 		return 0;
 	}

@@ -11,6 +11,7 @@
 #include "fault.h"
 #include "kernel_files.h"
 #include "notify.h"
+#include "pcr_fit.h"
 #include "ima/ima_fs.h"
 #include "ima/records.h"
 
@@ -51,6 +52,25 @@ public:
 private:
 	std::optional<Store> &store_;
 };
+
+/*
+ * With a TPM, @sha1_list followed by the kernel's lists must replay to PCR
+ * 10: else it is not what this boot's kernel deleted.
+ */
+void require_list_before_kernel(const Bytes &sha1_list)
+{
+	std::optional<ima::HashAlgo> bank = decision_bank();
+
+	if (!bank)
+		return;
+	std::vector<ima::PcrReplay> candidates(1, ima::PcrReplay(*bank));
+	extend_with_list(candidates.front(), sha1_list, *bank);
+	if (!candidate_matching_pcr(candidates, *bank))
+		throw KeeperError("these records followed by the kernel's lists do not replay to "
+				  "PCR 10 (" + std::string(ima::hash_name(*bank)) + "): they are not "
+				  "the records this boot's kernel deleted (--unverified adopts them "
+				  "anyway)");
+}
 
 std::string describe_group(const Group &group)
 {
@@ -193,7 +213,7 @@ void Keeper::reconcile_now()
 	transaction(false);
 }
 
-std::uint64_t Keeper::adopt(const Bytes &sha1_list)
+std::uint64_t Keeper::adopt(const Bytes &sha1_list, bool check_pcr)
 {
 	StoreLock lock(transaction_lock_path(dir_), StoreLock::Kind::exclusive);
 	StoreNotes notes(store_);
@@ -210,6 +230,8 @@ std::uint64_t Keeper::adopt(const Bytes &sha1_list)
 		return 0;
 	if (ima::starts_with(read_kernel_lists(), sha1_list))
 		throw KeeperError("the kernel still holds these records: save them instead");
+	if (check_pcr)
+		require_list_before_kernel(sha1_list);
 	/*
 	 * Groups of the usual size: reading a record reads one group at most.
 	 * Every group is checked before any is stored.

@@ -72,10 +72,11 @@ public:
 	 * Takes @sha1_list, records moved out of the kernel before the keeper
 	 * took over, as the first groups (of 10000 records) of the current
 	 * boot's empty log; an adoption that was interrupted goes on. Refuses
-	 * records the kernel still holds, and a list that does not parse.
-	 * Returns the records adopted.
+	 * records the kernel still holds, a list that does not parse and,
+	 * with @check_pcr and a TPM, a list that, followed by the kernel's
+	 * lists, does not replay to PCR 10. Returns the records adopted.
 	 */
-	std::uint64_t adopt(const ima::Bytes &sha1_list);
+	std::uint64_t adopt(const ima::Bytes &sha1_list, bool check_pcr);
 
 	/*
 	 * Runs until SIGTERM or SIGINT: reconciles, then saves whenever the

@@ -396,7 +396,10 @@ KTAP_TEST(adopt_starts_an_empty_store_with_records_saved_before)
 	EXPECT_TRUE(read_file(store + "/logs/000001/binary_runtime_measurements") ==
 		    read_file(kStoreData));
 
-	/* A store with other records, records still in the kernel, not a list. */
+	/*
+	 * A store with other records, records this boot's kernel never
+	 * deleted (PCR 10 says so), records still in the kernel, not a list.
+	 */
 	TempFile other_list("keeper_other_list");
 	other_list.write(made_up_list(1));
 	TempFile current("keeper_current");
@@ -405,8 +408,8 @@ KTAP_TEST(adopt_starts_an_empty_store_with_records_saved_before)
 	garbage.write(std::string_view("not a measurement list"));
 	TempDir fresh("keeper_fresh_store");
 	const std::vector<std::pair<std::string, std::string>> refusals = {
-		{store, other_list.path()}, {fresh.file("store"), current.path()},
-		{fresh.file("store"), garbage.path()},
+		{store, other_list.path()}, {fresh.file("store"), other_list.path()},
+		{fresh.file("store"), current.path()}, {fresh.file("store"), garbage.path()},
 	};
 	for (const auto &[target, file] : refusals) {
 		ktap::ScopedContext context("adopt " + file + " into " + target);
@@ -434,7 +437,11 @@ KTAP_TEST(adopt_stores_a_long_list_in_groups)
 	TempFile list("keeper_long_list");
 	list.write(made_up_list(20001));
 
-	KeeperRun adopt = run_keeper(store, {"adopt", list.path()});
+	/* Made up: PCR 10 refuses them, --unverified takes them. */
+	KeeperRun refused = run_keeper(store, {"adopt", list.path()});
+	EXPECT_EQ(refused.exit_code, 1);
+	EXPECT_TRUE(contains(refused.err, "do not replay to PCR 10"));
+	KeeperRun adopt = run_keeper(store, {"adopt", "--unverified", list.path()});
 	EXPECT_EQ(adopt.exit_code, 0);
 	EXPECT_TRUE(contains(adopt.err, "adopted 20001 records as 3 groups"));
 	std::uint64_t kernel = parse_binary_list(kernel_records(), 20).size();
@@ -531,7 +538,7 @@ KTAP_TEST(log_from_k_checks_the_group_from_the_checkpoint_before_k)
 	TempFile list_file("keeper_checkpoints_list");
 	const Bytes list = made_up_list(20000);
 	list_file.write(list);
-	ASSERT_EQ(run_keeper(store, {"adopt", list_file.path()}).exit_code, 0);
+	ASSERT_EQ(run_keeper(store, {"adopt", "--unverified", list_file.path()}).exit_code, 0);
 
 	/* Two groups of 10,000 records, about 1 MB each. */
 	const std::vector<std::size_t> bounds = sha1_record_bounds(list);
