@@ -72,7 +72,8 @@ void require_list_before_kernel(const Bytes &sha1_list)
 				  "anyway)");
 }
 
-std::string describe_group(const Group &group)
+/* "group N (R records, B bytes)", for the keeper's messages. */
+std::string group_summary(const Group &group)
 {
 	return "group " + std::to_string(group.number) + " (" + std::to_string(group.records) +
 	       " records, " + std::to_string(group.length) + " bytes)";
@@ -119,8 +120,7 @@ Keeper::Keeper(std::string store_dir, Flavor flavor) : dir_(std::move(store_dir)
 	if (flavor_ == Flavor::n && kernel_flushes_htable())
 		throw KeeperError("--flavor n: this kernel was booted with ima_flush_htable, which "
 				  "refuses deleting N records; use --flavor prompt");
-	if (::mkdir(dir_.c_str(), 0700) && errno != EEXIST)
-		ima::throw_errno("create the store directory " + dir_);
+	make_private_dir(dir_);
 	keeper_lock_ = StoreLock::try_lock(keeper_lock_path(dir_), StoreLock::Kind::exclusive, true);
 	if (!keeper_lock_)
 		throw KeeperError("another keeper is running on the store " + dir_ + " (" +
@@ -278,16 +278,16 @@ std::uint64_t Keeper::reconcile(Writers &writers, const std::optional<PendingDec
 				request_failed("D\n", error);
 			store_->mark_deleted();
 			staged.clear();
-			say("reconcile: " + describe_group(*pending) +
+			say("reconcile: " + group_summary(*pending) +
 			    " was saved but still staged: deleted it now");
 		} else if (PendingFate fate = decision->decide(kernel); !fate.deleted) {
 			store_->roll_back();
-			say("reconcile: " + describe_group(*pending) +
+			say("reconcile: " + group_summary(*pending) +
 			    " was saved but not deleted from the kernel (" + fate.how +
 			    "): rolled it back");
 		} else {
 			store_->mark_deleted();
-			say("reconcile: " + describe_group(*pending) +
+			say("reconcile: " + group_summary(*pending) +
 			    " was deleted from the kernel (" + fate.how + "): recorded that");
 		}
 	}
@@ -336,7 +336,7 @@ std::uint64_t Keeper::commit_and_delete(int request_fd, const std::string &reque
 	}
 	crash_if_fault("deleted");
 	store_->mark_deleted();
-	say("saved " + describe_group(group) + " and deleted it from the kernel");
+	say("saved " + group_summary(group) + " and deleted it from the kernel");
 	return records;
 }
 

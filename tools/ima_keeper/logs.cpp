@@ -48,12 +48,6 @@ std::optional<std::uint64_t> log_number(const std::string &name)
 	return std::stoull(name);
 }
 
-void make_dir(const std::string &path)
-{
-	if (::mkdir(path.c_str(), 0700) && errno != EEXIST)
-		ima::throw_errno("create the directory " + path);
-}
-
 void sync_dir(const std::string &path)
 {
 	ima::UniqueFd fd = ima::open_or_throw(path, O_RDONLY | O_DIRECTORY);
@@ -194,8 +188,8 @@ std::vector<std::string> prepare_store_root(const std::string &root)
 	std::vector<std::string> done;
 
 	if (!ima::path_exists(logs_dir(root))) {
-		make_dir(root);
-		make_dir(logs_dir(root));
+		make_private_dir(root);
+		make_private_dir(logs_dir(root));
 		sync_dir(root);
 		sync_dir(root + "/..");
 	}
@@ -213,7 +207,7 @@ std::vector<std::string> prepare_store_root(const std::string &root)
 	if (!logs.empty() && logs.back().path != first)
 		throw StoreCorrupted("store corrupted: " + root + " has both the single-log layout " +
 				     "and logs; nothing was changed (move one of them away)");
-	make_dir(first);
+	make_private_dir(first);
 	for (const char *name : kSingleLogFiles) {
 		std::string from = root + "/" + name;
 

@@ -218,8 +218,8 @@ std::optional<std::uint64_t> size_if_it_begins_with(int fd, ByteView bytes)
 
 Store::Store(std::string dir, Mode mode) : dir_(std::move(dir)), mode_(mode)
 {
-	if (mode_ == Mode::write && ::mkdir(dir_.c_str(), 0700) && errno != EEXIST)
-		ima::throw_errno("create the store directory " + dir_);
+	if (mode_ == Mode::write)
+		make_private_dir(dir_);
 	ima::OpenResult dir_fd = ima::try_open(dir_, O_RDONLY | O_DIRECTORY);
 	if (dir_fd.error == ENOENT && mode_ == Mode::read)
 		return;
@@ -228,7 +228,7 @@ Store::Store(std::string dir, Mode mode) : dir_(std::move(dir)), mode_(mode)
 	dir_fd_ = std::move(dir_fd.fd);
 	data_fd_ = open_store_file(data_path(), mode_);
 	refuse_data_without_journal();
-	journal_fd_ = open_store_file(dir_ + "/" + kJournalFileName, mode_);
+	journal_fd_ = open_store_file(journal_path(), mode_);
 	if (!journal_fd_)
 		return;
 	load_journal();
@@ -246,7 +246,7 @@ Store::Store(std::string dir, Mode mode) : dir_(std::move(dir)), mode_(mode)
 	 * make it durable before acting on it (a reconcile may delete).
 	 */
 	sync_or_throw(data_fd_.get(), data_path());
-	sync_or_throw(journal_fd_.get(), dir_ + "/" + kJournalFileName);
+	sync_or_throw(journal_fd_.get(), journal_path());
 	sync_or_throw(dir_fd_.get(), dir_);
 	make_checkpoints_match(checkpoints);
 }
@@ -257,7 +257,7 @@ Store::Store(std::string dir, Mode mode) : dir_(std::move(dir)), mode_(mode)
  */
 void Store::refuse_data_without_journal() const
 {
-	std::string path = dir_ + "/" + kJournalFileName;
+	std::string path = journal_path();
 	std::uint64_t size = data_fd_ ? file_size(data_fd_.get(), data_path()) : 0;
 
 	if (size > 0 && ::access(path.c_str(), F_OK) && errno == ENOENT)
@@ -267,7 +267,7 @@ void Store::refuse_data_without_journal() const
 
 void Store::load_journal()
 {
-	std::string path = dir_ + "/" + kJournalFileName;
+	std::string path = journal_path();
 	std::uint64_t size = file_size(journal_fd_.get(), path);
 	Bytes journal(size);
 
@@ -405,7 +405,7 @@ void Store::settle_torn_entry_after_begun()
 /* A boot entry: between groups, at the end of the committed ones. */
 void Store::load_boot_entry(const Group &entry, std::uint64_t at)
 {
-	std::string path = dir_ + "/" + kJournalFileName;
+	std::string path = journal_path();
 	ByteView id = ByteView(entry.sha256).first(kBootIdSize);
 
 	if (begun_ || entry.number != next_number_ || entry.offset != data_end() ||
@@ -515,10 +515,9 @@ void Store::repair_tail()
 		sync_or_throw(data_fd_.get(), data_path());
 		data_size_ = data_end();
 	}
-	std::string journal_path = dir_ + "/" + kJournalFileName;
-	if (file_size(journal_fd_.get(), journal_path) != journal_end_) {
-		truncate_or_throw(journal_fd_.get(), journal_end_, journal_path);
-		sync_or_throw(journal_fd_.get(), journal_path);
+	if (file_size(journal_fd_.get(), journal_path()) != journal_end_) {
+		truncate_or_throw(journal_fd_.get(), journal_end_, journal_path());
+		sync_or_throw(journal_fd_.get(), journal_path());
 	}
 	begun_.reset();
 	rolled_back_.reset();
@@ -668,7 +667,7 @@ void Store::append_boot(const std::string &boot_id)
 
 void Store::append_entry(std::uint32_t kind, const Group &group, const std::string &consequence)
 {
-	std::string path = dir_ + "/" + kJournalFileName;
+	std::string path = journal_path();
 	Bytes entry = encode_entry(kind, group);
 
 	if (kind == kEntryGroupSaved && fault_point_reached("torn-journal"))
@@ -794,7 +793,7 @@ std::vector<std::string> Store::take_notes()
 /* Takes back what a failed append wrote: its data, checkpoints and begun entry. */
 void Store::abandon_begun_group(const Group &group)
 {
-	std::string path = dir_ + "/" + kJournalFileName;
+	std::string path = journal_path();
 
 	truncate_or_throw(data_fd_.get(), group.offset, data_path());
 	sync_or_throw(data_fd_.get(), data_path());
@@ -848,6 +847,12 @@ std::optional<StoreLock> StoreLock::try_lock(const std::string &path, Kind kind,
 	if (errno != EWOULDBLOCK)
 		ima::throw_errno("lock " + path);
 	return std::nullopt;
+}
+
+void make_private_dir(const std::string &path)
+{
+	if (::mkdir(path.c_str(), 0700) && errno != EEXIST)
+		ima::throw_errno("create the directory " + path);
 }
 
 Bytes boot_id_bytes(const std::string &boot_id)

@@ -127,6 +127,7 @@ public:
 
 	const std::string &dir() const { return dir_; }
 	std::string data_path() const { return dir_ + "/" + kDataFileName; }
+	std::string journal_path() const { return dir_ + "/" + kJournalFileName; }
 	std::string checkpoints_path() const { return dir_ + "/" + kCheckpointsFileName; }
 
 	/* The committed groups, rolled back ones left out. */
@@ -243,6 +244,9 @@ private:
 	explicit StoreLock(ima::UniqueFd fd) : fd_(std::move(fd)) {}
 	ima::UniqueFd fd_;
 };
+
+/* Creates the directory @path, readable by its owner only, unless it exists. */
+void make_private_dir(const std::string &path);
 
 /* A boot_id ("8b1f...-...") as 16 bytes and back; throws std::invalid_argument. */
 ima::Bytes boot_id_bytes(const std::string &boot_id);
