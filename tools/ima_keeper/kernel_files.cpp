@@ -30,12 +30,19 @@ bool is_measurement_file(const std::string &target)
 	       target.find("runtime_measurements") != std::string::npos;
 }
 
-/* Whether process @pid has a file open that @wanted accepts. */
-bool holds_file(const std::filesystem::path &pid, const std::function<bool(const std::string &)> &wanted)
+/*
+ * Whether process @pid has a file open that @wanted accepts; sets
+ * @uninspected if its descriptors cannot be listed (a process with
+ * capabilities this one lacks, such as a sandboxed keeper).
+ */
+bool holds_file(const std::filesystem::path &pid,
+		const std::function<bool(const std::string &)> &wanted, bool &uninspected)
 {
 	std::error_code error;
+	std::filesystem::directory_iterator fds(pid / "fd", error);
 
-	for (const auto &fd : std::filesystem::directory_iterator(pid / "fd", error)) {
+	uninspected = error && error != std::errc::no_such_file_or_directory;
+	for (const auto &fd : fds) {
 		std::filesystem::path target = std::filesystem::read_symlink(fd.path(), error);
 
 		if (!error && wanted(target.string()))
@@ -44,18 +51,26 @@ bool holds_file(const std::filesystem::path &pid, const std::function<bool(const
 	return false;
 }
 
-/* Appends "pid N (command)" to @holders for each process holding such a file. */
-void list_holders(std::string &holders, const std::function<bool(const std::string &)> &wanted)
+/*
+ * Appends "pid N (command)" to @holders for each process holding such a
+ * file; counts in @uninspected those whose descriptors cannot be listed.
+ */
+void list_holders(std::string &holders, unsigned &uninspected,
+		  const std::function<bool(const std::string &)> &wanted)
 {
 	std::string self = std::to_string(::getpid());
 	std::error_code error;
 
 	for (const auto &entry : std::filesystem::directory_iterator("/proc", error)) {
 		std::string pid = entry.path().filename().string();
+		bool unknown = false;
 
-		if (pid == self || pid.find_first_not_of("0123456789") != std::string::npos ||
-		    !holds_file(entry.path(), wanted))
+		if (pid == self || pid.find_first_not_of("0123456789") != std::string::npos)
 			continue;
+		if (!holds_file(entry.path(), wanted, unknown)) {
+			uninspected += unknown;
+			continue;
+		}
 		std::string command = "?";
 		try {
 			command = ima::read_text_file(entry.path() / "comm");
@@ -71,13 +86,17 @@ void list_holders(std::string &holders, const std::function<bool(const std::stri
 std::string file_holders(const std::function<bool(const std::string &)> &wanted)
 {
 	std::string holders;
+	unsigned uninspected = 0;
 
 	/* Processes come and go meanwhile: this only builds a message. */
 	try {
-		list_holders(holders, wanted);
+		list_holders(holders, uninspected, wanted);
 	} catch (const std::exception &e) {
 		holders += (holders.empty() ? "" : ", ") + std::string("(listing stopped: ") + e.what() + ")";
 	}
+	if (uninspected)
+		holders += (holders.empty() ? "" : ", ") + std::string("maybe one of the ") +
+			   std::to_string(uninspected) + " processes whose files this one may not list";
 	return holders.empty() ? "no process found (it closed them meanwhile)" : holders;
 }
 
