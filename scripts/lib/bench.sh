@@ -97,9 +97,40 @@ bench_lengths() {
 	awk -F, 'NR > 1 && $1 == "hold" && $2 == "hold_append_us" { print $3 }' "$1" | sort -n -u
 }
 
-# The table of the README, in Markdown.
+# bench_amortized SAMPLES BOOT: returned / held over every deletion of a boot.
+bench_amortized() {
+	LC_ALL=C awk -F, -v b="$2" '
+		$1 == b && $2 == "mem_deletion_held_bytes" { held += $5 }
+		$1 == b && $2 == "mem_deletion_returned_bytes" { returned += $5 }
+		END { if (held > 0) printf "%.1f %%", 100 * returned / held; else print "nan" }' "$1"
+}
+
+# bench_batch_spread SAMPLES LENGTH: median over the runs of the largest of a
+# run's three append batches over its smallest.
+bench_batch_spread() {
+	LC_ALL=C awk -F, -v l="$2" '
+		$1 == "hold" && $3 == l && $2 ~ /^hold_append(_batch[23])?_us$/ {
+			run = $4
+			if (!(run in lo) || $5 < lo[run]) lo[run] = $5
+			if (!(run in hi) || $5 > hi[run]) hi[run] = $5
+		}
+		END {
+			n = 0
+			for (run in lo)
+				if (lo[run] > 0)
+					r[++n] = hi[run] / lo[run]
+			if (n == 0) { print "nan"; exit }
+			for (i = 2; i <= n; i++)
+				for (j = i; j > 1 && r[j - 1] > r[j]; j--) {
+					t = r[j]; r[j] = r[j - 1]; r[j - 1] = t
+				}
+			printf "%.3g", (n % 2) ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
+		}' "$1"
+}
+
+# The table of the README, in Markdown: bench_table SUMMARY SAMPLES.
 bench_table() {
-	local s=$1 l unit
+	local s=$1 samples=$2 l unit
 	echo "Lock hold time of ima_extend_list_mutex in µs, median (min-max) of the runs; ratio = median / median of one append at that length:"
 	echo
 	echo "| records | append | A | D | N (longest of its 2 locked sections) | walk to the N-th record under the lock (alternative) | A / append | D / append | N / append | alternative / N |"
@@ -142,6 +173,27 @@ bench_table() {
 			"$(bench_cell "$s" hold stage_read_delete_rps "$l")" \
 			"$(bench_ratio "$(bench_get "$s" hold stage_read_delete_rps "$l" median)" \
 				"$(bench_get "$s" hold read_plain_rps "$l" median)")"
+	done < <(bench_lengths "$s")
+	echo
+	local boot
+	for boot in hold flush; do
+		echo "Given back over all fills of the $boot boot (every deletion's bytes returned / bytes held, summed):" \
+			"$(bench_amortized "$samples" "$boot")"
+		echo
+	done
+	echo "Append hold time, µs: the first batch of each run, two more batches right after it (same list and table), and a batch that skips the digest table; the spread is the largest batch over the smallest:"
+	echo
+	echo "| records | first batch | second | third | spread of the three, median of the runs | spread of first batches over the runs | without the digest table |"
+	echo "|---:|---:|---:|---:|---:|---:|---:|"
+	while read -r l; do
+		printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$l" \
+			"$(bench_cell "$s" hold hold_append_us "$l")" \
+			"$(bench_cell "$s" hold hold_append_batch2_us "$l")" \
+			"$(bench_cell "$s" hold hold_append_batch3_us "$l")" \
+			"$(bench_batch_spread "$samples" "$l")" \
+			"$(bench_ratio "$(bench_get "$s" hold hold_append_us "$l" max)" \
+				"$(bench_get "$s" hold hold_append_us "$l" min)")" \
+			"$(bench_cell "$s" hold hold_append_unhashed_us "$l")"
 	done < <(bench_lengths "$s")
 	echo
 	local shortest longest

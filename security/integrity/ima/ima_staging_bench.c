@@ -91,8 +91,6 @@ static int bench_add_record(bool hashed)
 		if (ht && bench_htable_rehashing(ht))
 			atomic64_inc(&bench_added_rehashing);
 		rcu_read_unlock();
-	}
-	if (hashed) {
 		ret = ima_store_template(entry, 0, NULL, name,
 					 CONFIG_IMA_MEASURE_PCR_IDX);
 	} else {

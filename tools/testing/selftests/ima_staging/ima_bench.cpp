@@ -256,10 +256,25 @@ DigestTable digest_table()
 
 /* --- hold ---------------------------------------------------------------- */
 
+/* Mean hold time of one append over a batch of appends. */
+double append_batch(bool hashed)
+{
+	lock_stat_clear();
+	if (hashed)
+		bench_add(kAppendBatch);
+	else
+		bench_add_unhashed(kAppendBatch);
+	LockHold h = lock_hold();
+	return h.total / static_cast<double>(h.acquisitions);
+}
+
 /*
  * The appends' hold time, with the state of the digest table they went
  * to: its size, and how many of them were added while it was being
- * resized (which is what moves the figure).
+ * resized. Two more batches right after the first, in the same state,
+ * tell a spread that comes with the list and table from one that does
+ * not; a batch of appends that skip the digest table (as after kexec)
+ * tells what the table's lookup and insert add.
  */
 void hold_append(unsigned long length, int run)
 {
@@ -276,6 +291,9 @@ void hold_append(unsigned long length, int run)
 	sample("htable_appends_rehashing", length, run,
 	       after.added_rehashing - before.added_rehashing);
 	sample("htable_rehashing_after", length, run, after.rehashing);
+	sample("hold_append_batch2_us", length, run, append_batch(true));
+	sample("hold_append_batch3_us", length, run, append_batch(true));
+	sample("hold_append_unhashed_us", length, run, append_batch(false));
 }
 
 void hold_walk_locked(unsigned long length, int run)
@@ -294,6 +312,18 @@ void plain_read(unsigned long length, int run)
 	sample("read_plain_rps", length, run, records / seconds_since(start));
 }
 
+/*
+ * What the records held since their fill when a deletion began, and what
+ * it gave back, in bytes: summed over every deletion of a boot, they give
+ * the share of memory given back over all fills, whichever fill grew the
+ * digest table.
+ */
+void sample_deletion(unsigned long length, int run, long held, long returned)
+{
+	sample("mem_deletion_held_bytes", length, run, static_cast<double>(held));
+	sample("mem_deletion_returned_bytes", length, run, static_cast<double>(returned));
+}
+
 /* Deletes the @length oldest records with N, then measures what it gave back. */
 void delete_n(unsigned long length, int run, long before_fill, bool report_memory)
 {
@@ -307,9 +337,11 @@ void delete_n(unsigned long length, int run, long before_fill, bool report_memor
 	sample("hold_N_total_us", length, run, h.total);
 	sample("hold_N_acquisitions", length, run, static_cast<double>(h.acquisitions));
 	long returned = held - (kernel_memory() - before_fill);
-	if (report_memory)
+	if (report_memory) {
 		sample("mem_returned_N_bytes_per_record", length, run,
 		       static_cast<double>(returned) / static_cast<double>(length));
+		sample_deletion(length, run, held, returned);
+	}
 }
 
 /* A, read the staged list, D; times the three and the lock of A and D. */
@@ -320,6 +352,7 @@ void stage_read_delete(unsigned long length, int run, long before_fill, bool flu
 	long held = kernel_memory() - before_fill;
 	UniqueFd fd = open_or_throw(ima_path(staged_request_file()), O_WRONLY);
 	double elapsed;
+
 
 	lock_stat_clear();
 	Clock::time_point start = Clock::now();
@@ -338,10 +371,12 @@ void stage_read_delete(unsigned long length, int run, long before_fill, bool flu
 		sample("stage_read_delete_rps", length, run, records / elapsed);
 
 	long returned = held - (kernel_memory() - before_fill);
-	if (report_memory)
+	if (report_memory) {
 		sample(flush ? "mem_returned_D_flush_bytes_per_record"
 			     : "mem_returned_D_bytes_per_record",
 		       length, run, static_cast<double>(returned) / static_cast<double>(records));
+		sample_deletion(length, run, held, returned);
+	}
 }
 
 /*
