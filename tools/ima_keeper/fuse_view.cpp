@@ -188,7 +188,18 @@ std::size_t copy_from_snapshot(OpenFile &open, char *buf, std::size_t size, std:
 			snapshot.starts.begin() - 1);
 
 		if (index != open.piece) {
-			open.piece_text = piece_text(open.file, snapshot, index);
+			try {
+				open.piece_text = piece_text(open.file, snapshot, index);
+			} catch (const std::exception &) {
+				/*
+				 * A group that does not check out: the read
+				 * stops before it, and one that begins in it
+				 * fails (EIO); every other range is served.
+				 */
+				if (done)
+					return done;
+				throw;
+			}
 			open.piece = index;
 		}
 		std::uint64_t within = at - snapshot.starts[index];

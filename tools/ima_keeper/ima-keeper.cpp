@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "fsck.h"
 #include "full_log.h"
 #include "fuse_view.h"
 #include "keeper.h"
@@ -63,6 +64,7 @@ SYNOPSIS
        ima-keeper [--store DIR] count
        ima-keeper [--store DIR] boots
        ima-keeper [--store DIR] verify
+       ima-keeper [--store DIR] fsck
        ima-keeper [--store DIR] mount MOUNTPOINT
        ima-keeper [--store DIR] adopt [--unverified] FILE
        ima-keeper --help
@@ -118,6 +120,13 @@ COMMANDS
        verify Replay the full log against PCR 10 of the TPM's sha1 and
               sha256 banks; say per bank whether it matches, with the record
               count. Exit status 1 on a mismatch.
+
+       fsck   Read every group of every log and say which ones cannot be
+              read or do not match their sha256, and what each covers (its
+              records and bytes); change nothing. Exit status 3 if one
+              does. A damaged group is refused only to whoever reads it:
+              the keeper goes on saving, and the view serves every other
+              byte (a read of the damaged group's range fails with EIO).
 
        mount  Serve the full log with FUSE under MOUNTPOINT as
               binary_runtime_measurements, ascii_runtime_measurements and
@@ -224,8 +233,9 @@ EXIT STATUS
 
        2      bad usage.
 
-       3      the store does not check out (it is refused, never changed):
-              move it away or restore it; starting again does not help.
+       3      the store does not check out (it is refused, never changed;
+              fsck says where): starting again does not help. For fsck: a
+              group is damaged.
 
 )";
 
@@ -531,6 +541,40 @@ int verify(const Options &options)
 	return result.matches() ? 0 : kExitFailure;
 }
 
+void print_damaged_group(const LogCheck &log, const DamagedGroup &damaged)
+{
+	const Group &group = damaged.group;
+
+	std::printf("%s: group %llu (%llu records from record %llu of the log, bytes %llu to %llu"
+		    " of %s/%s) is damaged: %s\n",
+		    log.path.c_str(), static_cast<unsigned long long>(group.number),
+		    static_cast<unsigned long long>(group.records),
+		    static_cast<unsigned long long>(damaged.first_record),
+		    static_cast<unsigned long long>(group.offset),
+		    static_cast<unsigned long long>(group.offset + group.length), log.path.c_str(),
+		    kDataFileName, damaged.what.c_str());
+}
+
+int fsck(const Options &options)
+{
+	bool sound = true;
+
+	for (const LogCheck &log : check_store(options.store)) {
+		if (!log.refused.empty()) {
+			std::printf("%s: %s\n", log.path.c_str(), log.refused.c_str());
+			sound = false;
+			continue;
+		}
+		for (const DamagedGroup &damaged : log.damaged)
+			print_damaged_group(log, damaged);
+		sound = sound && log.damaged.empty();
+		std::printf("%s: %llu groups, %llu records, %zu damaged\n", log.path.c_str(),
+			    static_cast<unsigned long long>(log.groups),
+			    static_cast<unsigned long long>(log.records), log.damaged.size());
+	}
+	return sound ? 0 : kExitStoreCorrupted;
+}
+
 int run_command(const Options &options)
 {
 	const std::string &command = options.command;
@@ -571,6 +615,8 @@ int run_command(const Options &options)
 		return print_boots(options);
 	if (command == "verify")
 		return verify(options);
+	if (command == "fsck")
+		return fsck(options);
 	if (command == "mount")
 		return serve_fuse_view(options.store, options.mountpoint);
 	throw UsageError("unknown command '" + command + "'");

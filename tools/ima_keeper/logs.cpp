@@ -146,7 +146,7 @@ void rename_no_replace(const std::string &from, const std::string &to)
 		return;
 	if (errno == EEXIST)
 		throw StoreCorrupted("store corrupted: both " + from + " and " + to + " exist; " +
-				     "nothing was changed (move one of them away)");
+				     "nothing was changed (the keeper cannot tell which one is the store's)");
 	ima::throw_errno("move " + from + " to " + to);
 }
 
@@ -206,7 +206,8 @@ std::vector<std::string> prepare_store_root(const std::string &root)
 	std::vector<LogDir> logs = list_logs(root);
 	if (!logs.empty() && logs.back().path != first)
 		throw StoreCorrupted("store corrupted: " + root + " has both the single-log layout " +
-				     "and logs; nothing was changed (move one of them away)");
+				     "and logs; nothing was changed (the keeper cannot tell which one is the "
+				     "store's)");
 	make_private_dir(first);
 	for (const char *name : kSingleLogFiles) {
 		std::string from = root + "/" + name;

@@ -94,7 +94,7 @@ std::string where(const std::string &path, std::uint64_t offset)
 [[noreturn]] void corrupted(const std::string &what)
 {
 	throw StoreCorrupted("store corrupted: " + what +
-			     "; nothing was changed (move the store away or restore it from a backup)");
+			     "; nothing was changed (ima-keeper fsck lists what is damaged)");
 }
 
 UniqueFd open_store_file(const std::string &path, Store::Mode mode)
@@ -232,7 +232,7 @@ Store::Store(std::string dir, Mode mode) : dir_(std::move(dir)), mode_(mode)
 	if (!journal_fd_)
 		return;
 	load_journal();
-	Bytes checkpoints = check_data();
+	check_data_size();
 	if (mode_ != Mode::write)
 		return;
 	repair_tail();
@@ -248,7 +248,7 @@ Store::Store(std::string dir, Mode mode) : dir_(std::move(dir)), mode_(mode)
 	sync_or_throw(data_fd_.get(), data_path());
 	sync_or_throw(journal_fd_.get(), journal_path());
 	sync_or_throw(dir_fd_.get(), dir_);
-	make_checkpoints_match(checkpoints);
+	make_checkpoints_match();
 }
 
 /*
@@ -428,28 +428,22 @@ void Store::check_digest(const Group &group, ByteView sha256) const
 		corrupted(describe_group(group) + ": the bytes do not match the group's sha256");
 }
 
-/* Write mode: checks every group; returns the checkpoints file they make. */
-Bytes Store::check_data()
+/*
+ * Checks that the data file holds every group. Their bytes are checked when
+ * they are read, not here: a damaged group is found by whoever reads it
+ * (and by "ima-keeper fsck"), and saving goes on after it.
+ */
+void Store::check_data_size()
 {
 	data_size_ = data_fd_ ? file_size(data_fd_.get(), data_path()) : 0;
 	if (torn_after_begun_)
 		settle_torn_entry_after_begun();
-	Bytes bytes;
-	Bytes checkpoints = encode_checkpoints_header();
-	for (const Group &group : groups_) {
+	for (const Group &group : groups_)
 		if (group.offset + group.length > data_size_)
 			corrupted(describe_group(group) + ": the file ends at byte " +
 				  std::to_string(data_size_));
-		/* Read mode checks a group when it reads it (read_group()). */
-		if (mode_ != Mode::write)
-			continue;
-		read_unchecked(group, bytes);
-		GroupDigest digest = digest_group(bytes, group.records);
-		check_digest(group, digest.sha256);
-		ima::append(checkpoints, encode_checkpoints(group.number, digest.checkpoints));
-	}
 	if (data_size_ <= data_end())
-		return checkpoints;
+		return;
 	std::uint64_t tail = data_size_ - data_end();
 	/* A save that began, or a rollback that did not truncate yet. */
 	const std::optional<Group> &accounted = begun_ ? begun_ : rolled_back_;
@@ -458,21 +452,58 @@ Bytes Store::check_data()
 			  "committed group (from byte " + std::to_string(data_end()) +
 			  ") that no begun save in the journal accounts for: the journal is short");
 	repairs_.push_back(std::to_string(tail) + " uncommitted bytes at the end of " + data_path());
+}
+
+/* The size of the checkpoints file with the slots of every committed group. */
+std::uint64_t Store::checkpoints_size() const
+{
+	std::uint64_t slots = 0;
+
+	for (const Group &group : groups_)
+		slots += checkpoint_slots(group.length);
+	return kCheckpointsHeaderSize + slots * kCheckpointSlotSize;
+}
+
+/*
+ * The checkpoints of the committed groups, from the data. A group that
+ * does not match its sha256 gets empty slots, which readers pass over:
+ * its bytes fail when they are read, whatever the slots say.
+ */
+Bytes Store::checkpoints_from_data()
+{
+	Bytes bytes;
+	Bytes checkpoints = encode_checkpoints_header();
+
+	for (const Group &group : groups_) {
+		read_unchecked(group, bytes);
+		GroupDigest digest = digest_group(bytes, group.records);
+		if (std::ranges::equal(digest.sha256, group.sha256)) {
+			ima::append(checkpoints, encode_checkpoints(group.number, digest.checkpoints));
+			continue;
+		}
+		checkpoints.resize(checkpoints.size() +
+				   checkpoint_slots(group.length) * kCheckpointSlotSize);
+		notes_.push_back(describe_group(group) + " does not match its sha256: its " +
+				 "checkpoints are left empty (ima-keeper fsck)");
+	}
 	return checkpoints;
 }
 
 /*
- * Makes the checkpoints file hold @checkpoints, those of the committed
- * groups: slots past them (a crash during a save or a rollback) are cut;
- * a file that is missing while groups are not, or holds anything else (a
- * keeper that does not write it saved, or it is damaged), is written anew.
+ * Makes the checkpoints file hold the slots of the committed groups: slots
+ * past them (a crash during a save or a rollback) are cut; a file that is
+ * missing while groups are not, is shorter than their slots or does not
+ * begin with the header (a keeper that does not write it saved, or it is
+ * damaged) is written anew from the data. The slots themselves are not
+ * read: readers check what a slot resumes against the group's sha256.
  * Best effort: the file is derived from the data, so a keeper that cannot
  * write it saves without it, and readers check whole groups.
  */
-void Store::make_checkpoints_match(const Bytes &checkpoints)
+void Store::make_checkpoints_match()
 {
 	std::string path = checkpoints_path();
 	std::string temp = path + ".new";
+	std::uint64_t expected = checkpoints_size();
 
 	try {
 		/* What a crash while writing it anew left. */
@@ -481,16 +512,17 @@ void Store::make_checkpoints_match(const Bytes &checkpoints)
 		ima::OpenResult existing = ima::try_open(path, O_RDWR | O_NONBLOCK);
 		std::optional<std::uint64_t> size;
 		if (!existing.error)
-			size = size_if_it_begins_with(existing.fd.get(), checkpoints);
-		if (size) {
+			size = size_if_it_begins_with(existing.fd.get(), encode_checkpoints_header());
+		if (size && *size >= expected) {
 			checkpoints_fd_ = std::move(existing.fd);
 			checkpoints_end_ = *size;
-			if (*size > checkpoints.size())
-				repairs_.push_back(std::to_string(*size - checkpoints.size()) +
+			if (*size > expected)
+				repairs_.push_back(std::to_string(*size - expected) +
 						   " bytes of checkpoints past the committed groups");
-			truncate_checkpoints(checkpoints.size());
+			truncate_checkpoints(expected);
 			return;
 		}
+		Bytes checkpoints = checkpoints_from_data();
 		UniqueFd fd = ima::open_or_throw(temp, O_RDWR | O_CREAT | O_TRUNC, 0600);
 		if (int error = write_at(fd.get(), checkpoints, 0))
 			throw std::system_error(error, std::generic_category(), "write " + temp);

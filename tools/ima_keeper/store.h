@@ -57,9 +57,11 @@
  * PCR 10 to settle, which is right either way. Anything else that does not check
  * out is refused, naming the file, the group and the offset, and nothing
  * is changed: a missing journal next to saved bytes, saved bytes no begun
- * entry accounts for (a short journal), an entry's checksum, a group's
- * sha256, a data file shorter than the journal says. The checkpoints file
- * is never a reason to refuse: it is derived from the data (checkpoints.h).
+ * entry accounts for (a short journal), an entry's checksum, a data file
+ * shorter than the journal says. A group whose bytes do not match its
+ * sha256 is refused to whoever reads it, and only to them: the other
+ * groups are served, and saves go on after it. The checkpoints file is
+ * never a reason to refuse: it is derived from the data (checkpoints.h).
  */
 #pragma once
 
@@ -116,10 +118,11 @@ public:
 	/*
 	 * Opens the log in @dir and checks its journal, and that the data
 	 * file holds every group. In write mode the directory and files are
-	 * created if missing, every group's sha256 is checked, what a torn
-	 * write left behind is removed, and the checkpoints file is made to
-	 * match the groups; in read mode a group's sha256 is checked when it
-	 * is read. Throws StoreCorrupted.
+	 * created if missing, what a torn write left behind is removed, and
+	 * the checkpoints file is made to match the groups. A group's sha256
+	 * is checked when the group is read, so that a damaged group keeps
+	 * neither saves nor readers of other groups from going on. Throws
+	 * StoreCorrupted.
 	 */
 	Store(std::string dir, Mode mode);
 	Store(Store &&) = default;
@@ -189,8 +192,10 @@ private:
 	std::string describe_group(const Group &group) const;
 	void read_unchecked(const Group &group, ima::Bytes &bytes) const;
 	void check_digest(const Group &group, ima::ByteView sha256) const;
-	ima::Bytes check_data();
-	void make_checkpoints_match(const ima::Bytes &checkpoints);
+	void check_data_size();
+	std::uint64_t checkpoints_size() const;
+	ima::Bytes checkpoints_from_data();
+	void make_checkpoints_match();
 	std::uint64_t checkpoints_offset(const Group &group) const;
 	std::optional<GroupTail> read_checked_tail(const Group &group,
 						   const Checkpoint &checkpoint) const;
