@@ -120,6 +120,7 @@ Keeper::Keeper(std::string store_dir, Flavor flavor) : dir_(std::move(store_dir)
 	if (flavor_ == Flavor::n && kernel_flushes_htable())
 		throw KeeperError("--flavor n: this kernel was booted with ima_flush_htable, which "
 				  "refuses deleting N records; use --flavor prompt");
+	take_system_lock();
 	make_private_dir(dir_);
 	keeper_lock_ = StoreLock::try_lock(keeper_lock_path(dir_), StoreLock::Kind::exclusive, true);
 	if (!keeper_lock_)
@@ -129,6 +130,19 @@ Keeper::Keeper(std::string store_dir, Flavor flavor) : dir_(std::move(store_dir)
 	for (const std::string &done : prepare_store_root(dir_))
 		say("store: " + done);
 	open_current_log();
+}
+
+void Keeper::take_system_lock()
+{
+	if (::mkdir(kSystemLockDir, 0755) && errno != EEXIST)
+		ima::throw_errno("create " + std::string(kSystemLockDir));
+	system_lock_ = StoreLock::try_lock(kSystemLockPath, StoreLock::Kind::exclusive, true);
+	if (!system_lock_)
+		throw KeeperError("another keeper is running on this system (" +
+				  std::string(kSystemLockPath) + " is locked, open in " +
+				  open_file_holders(kSystemLockPath) +
+				  "): one keeper deletes a system's records, or a store would lack "
+				  "what another deleted; not starting a second one");
 }
 
 /*

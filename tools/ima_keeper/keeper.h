@@ -89,6 +89,7 @@ public:
 private:
 	struct Writers;
 
+	void take_system_lock();
 	void open_current_log();
 	std::uint64_t transaction(bool save_current);
 	std::uint64_t reconcile(Writers &writers, const std::optional<PendingDecision> &decision);
@@ -101,6 +102,8 @@ private:
 	std::string dir_;
 	Flavor flavor_;
 	std::optional<StoreLock> keeper_lock_;
+	/* One keeper per system deletes records, whatever its store (kSystemLockPath). */
+	std::optional<StoreLock> system_lock_;
 	/* Whether a save waits for readers to let the store's lock go (not in run()). */
 	bool waits_for_readers_ = true;
 	std::optional<LogDir> log_;
@@ -109,5 +112,13 @@ private:
 
 /* The store directory used when none is given. */
 inline constexpr const char *kDefaultStoreDir = "/var/lib/ima-keeper";
+
+/*
+ * Held by the keeper that may delete records from the kernel, whatever its
+ * store: a second keeper on another store would keep the records it
+ * deletes from the first one's full log.
+ */
+inline constexpr const char *kSystemLockDir = "/run/lock";
+inline constexpr const char *kSystemLockPath = "/run/lock/ima-keeper.lock";
 
 } // namespace keeper

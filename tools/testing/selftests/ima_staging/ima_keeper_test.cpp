@@ -899,6 +899,18 @@ KTAP_TEST(a_second_keeper_refuses_and_changes_nothing)
 		EXPECT_EQ(second.exit_code, 1);
 		EXPECT_TRUE(contains(second.err, "another keeper is running"));
 	}
+	/* One keeper per system deletes records, whatever its store. */
+	const std::string other = kStoreMount + "/other-store";
+	for (const std::vector<std::string> &args :
+	     {std::vector<std::string>{"save"}, {"save", "--flavor", "n"}, {"run"}}) {
+		ktap::ScopedContext context("ima-keeper --store " + other + " " + command_line(args));
+		KeeperRun second = run_keeper(other, args);
+
+		EXPECT_EQ(second.exit_code, 1);
+		EXPECT_TRUE(contains(second.err, "another keeper is running on this system"));
+		EXPECT_TRUE(contains(second.err, "/run/lock/ima-keeper.lock"));
+		EXPECT_FALSE(path_exists(other));
+	}
 	EXPECT_EQ(lists_changed_since(lists), "");
 	EXPECT_TRUE(store_files() == files);
 	/* Readers do not need the keeper's lock. */
