@@ -19,10 +19,11 @@
  *	rolled-back	a pending group's rollback is in the journal, its bytes
  *			are not truncated yet (a save that reconciles one)
  *
- * And two failures: full-after-delete makes the journal entry that records
- * a deletion fail with ENOSPC, as a disk that filled up meanwhile would;
- * estale makes the kernel's answer to D or N ESTALE, as when a reboot or
- * kexec begins, without sending it.
+ * And three failures: full-after-delete makes the journal entry that
+ * records a deletion fail with ENOSPC, as a disk that filled up meanwhile
+ * would; fsync-journal makes the fsync of a group's saved entry fail with
+ * EIO, as a failing disk would; estale makes the kernel's answer to D or N
+ * ESTALE, as when a reboot or kexec begins, without sending it.
  */
 #pragma once
 

@@ -33,6 +33,8 @@ constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 /* The store does not check out: restarting does not help (systemd unit). */
 constexpr int kExitStoreCorrupted = 3;
+/* The disk failed an fsync: nothing was deleted; a restart settles the group. */
+constexpr int kExitNotDurable = 4;
 /* --interval-ms at most: an hour. */
 constexpr std::uint64_t kMaxIntervalMs = 3600000;
 
@@ -44,8 +46,9 @@ const char kUsageFaultInjection[] = R"(ENVIRONMENT
               (staged, begun, torn-data, data-written, checkpoints-written,
               torn-journal, committed, deleted; rolled-back in a rollback),
               fail with ENOSPC where the journal records a deletion
-              (full-after-delete), or take ESTALE for the kernel's answer to
-              D or N (estale).
+              (full-after-delete), fail the fsync of a group's saved entry
+              with EIO (fsync-journal), or take ESTALE for the kernel's
+              answer to D or N (estale).
 
 )";
 #else
@@ -236,6 +239,10 @@ EXIT STATUS
        3      the store does not check out (it is refused, never changed;
               fsck says where): starting again does not help. For fsck: a
               group is damaged.
+
+       4      the disk failed to make a save durable (fsync): nothing was
+              deleted from the kernel; the next start settles the group by
+              PCR 10 and writes it again (the unit restarts).
 
 )";
 
@@ -635,6 +642,10 @@ int main(int argc, char **argv)
 		std::fflush(stdout);
 		std::fprintf(stderr, "ima-keeper: %s\n", e.what());
 		return kExitStoreCorrupted;
+	} catch (const StoreNotDurable &e) {
+		std::fflush(stdout);
+		std::fprintf(stderr, "ima-keeper: %s\n", e.what());
+		return kExitNotDurable;
 	} catch (const std::exception &e) {
 		std::fflush(stdout);
 		std::fprintf(stderr, "ima-keeper: %s\n", e.what());

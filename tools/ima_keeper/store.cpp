@@ -152,10 +152,15 @@ int write_at(int fd, ByteView bytes, std::uint64_t offset)
 	return 0;
 }
 
+constexpr const char *kNotDurable =
+	"nothing was deleted from the kernel; the next start settles the group by PCR 10 and "
+	"writes it again";
+
 void sync_or_throw(int fd, const std::string &path)
 {
 	if (::fsync(fd))
-		ima::throw_errno("fsync " + path);
+		throw StoreNotDurable("fsync " + path + ": " + std::strerror(errno) + " (" +
+				      kNotDurable + ")");
 }
 
 void truncate_or_throw(int fd, std::uint64_t size, const std::string &path)
@@ -713,6 +718,9 @@ void Store::append_entry(std::uint32_t kind, const Group &group, const std::stri
 	}
 	if (kind == kEntryGroupSaved)
 		crash_if_fault("torn-journal");
+	if (kind == kEntryGroupSaved && fault_point_reached("fsync-journal"))
+		throw StoreNotDurable("fsync " + path + ": " + std::strerror(EIO) + " (" +
+				      kNotDurable + ")");
 	sync_or_throw(journal_fd_.get(), path);
 	sync_or_throw(dir_fd_.get(), dir_);
 	journal_end_ += kJournalEntrySize;

@@ -105,6 +105,17 @@ public:
 	using std::runtime_error::runtime_error;
 };
 
+/*
+ * The disk failed to make what was written durable (fsync): nothing was
+ * deleted from the kernel, and what the page cache holds proves nothing.
+ * The next start settles the group by the kernel's lists and PCR 10, and
+ * writes it again.
+ */
+class StoreNotDurable : public std::runtime_error {
+public:
+	using std::runtime_error::runtime_error;
+};
+
 /* Writing the store failed for lack of space; nothing was committed. */
 class StoreFull : public std::runtime_error {
 public:

@@ -62,6 +62,7 @@ constexpr std::size_t kCheckpointsHeader = 16;
 constexpr std::size_t kCheckpointSlot = 64;
 /* ima-keeper's exit status for a store that does not check out. */
 constexpr int kStoreCorruptedExit = 3;
+constexpr int kNotDurableExit = 4;
 
 const std::vector<std::string> kFaultPoints = {
 	"staged",	"begun",     "torn-data", "data-written", "checkpoints-written",
@@ -1538,6 +1539,33 @@ KTAP_TEST(a_damaged_group_is_refused_only_to_its_readers)
 	flip_byte(kStoreData, 10);
 	EXPECT_EQ(run_keeper(kStore, {"fsck"}).exit_code, 0);
 	expect_full_log_is_the_model();
+}
+
+/*
+ * The disk fails the fsync of a group's saved entry: nothing is deleted,
+ * the keeper exits 4, and the next save settles the group by PCR 10 (the
+ * kernel still holds its records: rolled back) and writes it again.
+ */
+KTAP_TEST(a_failed_fsync_deletes_nothing_and_the_next_save_writes_again)
+{
+	set_up();
+	model().measure(3);
+	ASSERT_EQ(save("prompt").exit_code, 0);
+	model().measure(3);
+	ListState lists = capture_lists();
+	KeeperRun failed = save("prompt", {.fault = "fsync-journal", .without_cap_sys_admin = false});
+	EXPECT_EQ(failed.exit_code, kNotDurableExit);
+	EXPECT_TRUE(contains(failed.err, "fsync " + kStoreJournal));
+	EXPECT_TRUE(contains(failed.err, "nothing was deleted from the kernel"));
+	EXPECT_EQ(lists_changed_since(lists), "");
+	expect_full_log_is_the_model();
+
+	KeeperRun next = save("prompt");
+	EXPECT_EQ(next.exit_code, 0);
+	EXPECT_TRUE(contains(next.err, "rolled it back"));
+	expect_kernel_emptied();
+	expect_full_log_is_the_model();
+	EXPECT_TRUE(read_file(kStoreData) == model().log());
 }
 
 KTAP_TEST(a_full_disk_deletes_nothing)
