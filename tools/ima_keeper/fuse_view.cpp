@@ -87,11 +87,6 @@ const ViewEntry *find_file(const char *path)
 	return nullptr;
 }
 
-std::string ascii_text(ima::ByteView sha1_list)
-{
-	return ima::format_ascii_records(ima::parse_sha1_list(sha1_list));
-}
-
 /* Piece @index of @snapshot in the format of @file. */
 std::string piece_text(ViewFile file, const Snapshot &snapshot, std::size_t index)
 {
@@ -101,7 +96,7 @@ std::string piece_text(ViewFile file, const Snapshot &snapshot, std::size_t inde
 		return snapshot.kernel_text;
 	ima::Bytes bytes = snapshot.log.read_group(groups[index]);
 	if (file == ViewFile::ascii)
-		return ascii_text(bytes);
+		return ima::format_ascii_list(bytes);
 	return std::string(bytes.begin(), bytes.end());
 }
 
@@ -115,7 +110,7 @@ std::uint64_t ascii_size(const FullLog &log, const Group &group)
 
 	if (known != view().ascii_sizes.end())
 		return known->second;
-	std::uint64_t size = ascii_text(log.read_group(group)).size();
+	std::uint64_t size = ima::format_ascii_list(log.read_group(group)).size();
 	view().ascii_sizes.emplace(key, size);
 	return size;
 }
@@ -137,7 +132,7 @@ Snapshot take_snapshot(ViewFile file)
 	}
 	snapshot.starts.push_back(at);
 	if (file == ViewFile::ascii)
-		snapshot.kernel_text = ascii_text(log.kernel());
+		snapshot.kernel_text = ima::format_ascii_list(log.kernel());
 	else
 		snapshot.kernel_text.assign(log.kernel().begin(), log.kernel().end());
 	snapshot.starts.push_back(at + snapshot.kernel_text.size());

@@ -240,9 +240,10 @@ EXIT STATUS
               fsck says where): starting again does not help. For fsck: a
               group is damaged.
 
-       4      the disk failed to make a save durable (fsync): nothing was
-              deleted from the kernel; the next start settles the group by
-              PCR 10 and writes it again (the unit restarts).
+       4      the disk failed to make the store durable (fsync): the next
+              start (the unit restarts) settles the last group by PCR 10,
+              and writes it again if the kernel still holds its records.
+              A save whose fsync failed deletes nothing.
 
 )";
 
@@ -644,7 +645,11 @@ int main(int argc, char **argv)
 		return kExitStoreCorrupted;
 	} catch (const StoreNotDurable &e) {
 		std::fflush(stdout);
-		std::fprintf(stderr, "ima-keeper: %s\n", e.what());
+		std::fprintf(stderr,
+			     "ima-keeper: %s: the store may not be on disk as written; the next "
+			     "start settles its last group by PCR 10 (written again if the kernel "
+			     "still holds its records)\n",
+			     e.what());
 		return kExitNotDurable;
 	} catch (const std::exception &e) {
 		std::fflush(stdout);

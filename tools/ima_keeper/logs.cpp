@@ -48,14 +48,6 @@ std::optional<std::uint64_t> log_number(const std::string &name)
 	return std::stoull(name);
 }
 
-void sync_dir(const std::string &path)
-{
-	ima::UniqueFd fd = ima::open_or_throw(path, O_RDONLY | O_DIRECTORY);
-
-	if (::fsync(fd.get()))
-		ima::throw_errno("fsync " + path);
-}
-
 void remove_tree(const std::string &path)
 {
 	for (const std::string &name : ima::list_directory(path))

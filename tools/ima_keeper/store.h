@@ -75,49 +75,16 @@
 #include "checkpoints.h"
 #include "ima/bytes.h"
 #include "ima/sys.h"
+#include "journal.h"
+#include "store_files.h"
 
 namespace keeper {
 
-inline constexpr std::size_t kJournalEntrySize = 96;
 inline constexpr const char *kDataFileName = "binary_runtime_measurements";
 inline constexpr const char *kJournalFileName = "journal";
 
-enum class Flavor : std::uint32_t { prompt = 0, n = 1 };
-
-struct Group {
-	enum class State { pending, deleted };
-
-	std::uint64_t number = 0;
-	std::uint64_t offset = 0;
-	std::uint64_t length = 0;
-	std::uint64_t records = 0;
-	Flavor flavor = Flavor::prompt;
-	ima::Bytes sha256;
-	/* Bytes in the ascii format; 0 if not known (see the journal). */
-	std::uint32_t ascii_size = 0;
-	/* pending: saved, the kernel was not (known to be) told to delete it. */
-	State state = State::pending;
-};
-
 /* The store does not check out; the message names the group and offset. */
 class StoreCorrupted : public std::runtime_error {
-public:
-	using std::runtime_error::runtime_error;
-};
-
-/*
- * The disk failed to make what was written durable (fsync): nothing was
- * deleted from the kernel, and what the page cache holds proves nothing.
- * The next start settles the group by the kernel's lists and PCR 10, and
- * writes it again.
- */
-class StoreNotDurable : public std::runtime_error {
-public:
-	using std::runtime_error::runtime_error;
-};
-
-/* Writing the store failed for lack of space; nothing was committed. */
-class StoreFull : public std::runtime_error {
 public:
 	using std::runtime_error::runtime_error;
 };
@@ -197,7 +164,7 @@ public:
 private:
 	void refuse_data_without_journal() const;
 	void load_journal();
-	void load_boot_entry(const Group &entry, std::uint64_t at);
+	void load_boot_entry(const JournalEntry &entry, std::uint64_t at);
 	void abandon_torn_save();
 	void settle_torn_entry_after_begun();
 	std::string describe_group(const Group &group) const;
@@ -214,7 +181,8 @@ private:
 	void truncate_checkpoints(std::uint64_t size);
 	void drop_checkpoints(const std::string &why);
 	void repair_tail();
-	void append_entry(std::uint32_t kind, const Group &group, const std::string &consequence);
+	void append_entry(EntryKind kind, const Group &group, const std::string &consequence);
+	void append_entry_bytes(ima::Bytes entry, EntryKind kind, const std::string &consequence);
 	void abandon_begun_group(const Group &group);
 
 	std::string dir_;
@@ -244,28 +212,5 @@ private:
 	std::vector<std::string> repairs_;
 	std::vector<std::string> notes_;
 };
-
-/* An flock() held on a file of the store until destruction. */
-class StoreLock {
-public:
-	enum class Kind { shared, exclusive };
-
-	/* Waits for the lock. */
-	StoreLock(const std::string &path, Kind kind);
-	/* Does not wait: empty if someone else holds it. With @create, creates @path. */
-	static std::optional<StoreLock> try_lock(const std::string &path, Kind kind,
-						bool create = false);
-
-private:
-	explicit StoreLock(ima::UniqueFd fd) : fd_(std::move(fd)) {}
-	ima::UniqueFd fd_;
-};
-
-/* Creates the directory @path, readable by its owner only, unless it exists. */
-void make_private_dir(const std::string &path);
-
-/* A boot_id ("8b1f...-...") as 16 bytes and back; throws std::invalid_argument. */
-ima::Bytes boot_id_bytes(const std::string &boot_id);
-std::string boot_id_text(ima::ByteView bytes);
 
 } // namespace keeper

@@ -528,4 +528,9 @@ Record with_template_digest(const Record &record, HashAlgo algo)
 	return converted;
 }
 
+std::string format_ascii_list(ByteView sha1_list)
+{
+	return format_ascii_records(parse_sha1_list(sha1_list));
+}
+
 } // namespace ima

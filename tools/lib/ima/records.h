@@ -128,6 +128,8 @@ std::optional<std::string> event_name(const Record &record);
 
 /* Records @from.. of @records as the ascii list shows them (format_ascii_record()). */
 std::string format_ascii_records(const std::vector<Record> &records, std::size_t from = 0);
+/* A binary sha1 list in the ascii format (throws ParseError). */
+std::string format_ascii_list(ByteView sha1_list);
 
 /*
  * Whether the template digest is the @algo hash of the template data as IMA

@@ -109,6 +109,24 @@ Bytes read_exact(int fd, std::size_t size)
 	return data;
 }
 
+void read_exact_at(int fd, std::uint8_t *out, std::size_t size, std::uint64_t offset,
+		   const std::string &name)
+{
+	std::size_t done = 0;
+
+	while (done < size) {
+		ssize_t got = ::pread(fd, out + done, size - done, static_cast<off_t>(offset + done));
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			throw_errno("read " + name);
+		if (got == 0)
+			throw std::runtime_error("read " + name + ": unexpected end of file");
+		done += static_cast<std::size_t>(got);
+	}
+}
+
 ReadsUntilError read_until_error(int fd, std::size_t piece)
 {
 	ReadsUntilError result;

@@ -68,6 +68,12 @@ void write_all(int fd, ByteView data);
 
 /* Reads exactly @size bytes (a pipe message); throws on EOF or an error. */
 Bytes read_exact(int fd, std::size_t size);
+/*
+ * Reads exactly @size bytes at @offset of a file (pread) into @out; throws
+ * on EOF or an error, naming the file @name.
+ */
+void read_exact_at(int fd, std::uint8_t *out, std::size_t size, std::uint64_t offset,
+		   const std::string &name);
 
 /* What reads on an fd returned until one failed or hit the end. */
 struct ReadsUntilError {
