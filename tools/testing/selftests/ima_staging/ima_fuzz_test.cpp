@@ -9,7 +9,10 @@
  * one of them without CAP_SYS_ADMIN); reads; valid and malformed requests
  * (A, D, N with valid, zero, huge and non-digit numbers, on the right and
  * the wrong kind of file, too short, too long, without newline, with a
- * NUL, random bytes); closes; and new measurements.
+ * NUL, random bytes); closes; and new measurements. A read takes the whole
+ * file from byte 0, or a few bytes from where the descriptor's last read
+ * stopped: the bytes the model has there, or ESTALE if a request moved or
+ * removed records of its list since the descriptor left byte 0.
  *
  * The model knows which process is the writer and which files every
  * process holds, and both lists record by record as every file shows them.
@@ -64,6 +67,8 @@ constexpr std::size_t kHistoryLength = 40;
 constexpr std::size_t kMaxFilesPerParty = 5;
 /* With this many steps, the fuzz must have reached every outcome it aims at. */
 constexpr unsigned long kCoverageSteps = 5000;
+/* A read that goes on from where the last one stopped asks for 1 to this many bytes. */
+constexpr std::size_t kMaxReadOn = 300;
 /* A request is one write of 2 to 21 bytes ending in a newline. */
 constexpr std::size_t kRequestMinLen = 2;
 constexpr std::size_t kRequestMaxLen = 21;
@@ -83,18 +88,18 @@ FuzzOptions &options()
 
 /* ---- Operations, run by a thread of this process or by a worker process ---- */
 
-enum class Op : std::uint32_t { open, close, read, write, measure, read_path, quit };
+enum class Op : std::uint32_t { open, close, read, read_on, write, measure, read_path, quit };
 
 struct Command {
 	Op op = Op::quit;
-	int fd = -1;		/* close, read, write */
-	int flags = 0;		/* open */
+	int fd = -1;		/* close, read, read_on, write */
+	int flags = 0;		/* open; read_on: the byte count */
 	std::string text;	/* open, read_path: a file of the IMA directory; write: the data */
 };
 
 struct Reply {
 	int result = 0;		/* open: the descriptor; write: bytes written; else 0; or -errno */
-	Bytes payload;		/* read, read_path: the contents; measure: the file name */
+	Bytes payload;		/* read, read_on, read_path: the bytes read; measure: the file name */
 	std::string failure;	/* an exception in the party that ran the command */
 };
 
@@ -109,6 +114,20 @@ int read_from_start(int fd, Bytes &out)
 		return -e.code().value();
 	}
 	return 0;
+}
+
+/* One read() of @count bytes at the descriptor's position; the byte count or -errno. */
+int read_on(int fd, std::size_t count, Bytes &out)
+{
+	out.resize(count);
+	ssize_t got = ::read(fd, out.data(), count);
+
+	if (got < 0) {
+		out.clear();
+		return -errno;
+	}
+	out.resize(static_cast<std::size_t>(got));
+	return static_cast<int>(got);
 }
 
 /* The measurement files a process holds open, by descriptor, and what it does with them. */
@@ -165,6 +184,10 @@ Reply FileTable::execute(const Command &command)
 			break;
 		case Op::read:
 			reply.result = read_from_start(file(command.fd), reply.payload);
+			break;
+		case Op::read_on:
+			reply.result = read_on(file(command.fd), static_cast<std::size_t>(command.flags),
+					       reply.payload);
 			break;
 		case Op::write:
 			reply.result = static_cast<int>(try_write(file(command.fd), command.text));
@@ -470,12 +493,31 @@ public:
 
 	/* How @shown, read from @file, differs from what the model says; empty if not. */
 	std::string difference(const ListFile &file, const Bytes &shown) const;
+	/* What @file shows from byte @from on (exact algorithms only). */
+	Bytes content_from(const ListFile &file, std::size_t from) const;
+	/*
+	 * Bumped by every change of @file's list that moves or removes
+	 * records (A, D, N), not by an appended measurement: a read that
+	 * goes on from past byte 0 across one fails with ESTALE.
+	 */
+	std::uint64_t generation(const ListFile &file) const
+	{
+		return file.staged ? staged_generation_ : current_generation_;
+	}
 
 	/* A new measurement of @event: a record for every algorithm. */
 	void add(const ImaNgEvent &event);
 	void stage();
-	void delete_staged() { staged_.clear(); }
-	void delete_oldest(std::size_t n) { current_.erase(current_.begin(), current_.begin() + n); }
+	void delete_staged()
+	{
+		staged_.clear();
+		staged_generation_++;
+	}
+	void delete_oldest(std::size_t n)
+	{
+		current_.erase(current_.begin(), current_.begin() + n);
+		current_generation_++;
+	}
 
 private:
 	const std::deque<ModelRecord> &records(const ListFile &file) const
@@ -487,6 +529,8 @@ private:
 
 	std::deque<ModelRecord> current_;
 	std::deque<ModelRecord> staged_;
+	std::uint64_t current_generation_ = 0;
+	std::uint64_t staged_generation_ = 0;
 };
 
 ListModel ListModel::from_kernel()
@@ -528,6 +572,14 @@ Bytes ListModel::content(const ListFile &file) const
 			append(bytes, as_bytes(record.ascii.at(file.algo)));
 	}
 	return bytes;
+}
+
+Bytes ListModel::content_from(const ListFile &file, std::size_t from) const
+{
+	Bytes bytes = content(file);
+
+	return Bytes(bytes.begin() + static_cast<std::ptrdiff_t>(std::min(from, bytes.size())),
+		     bytes.end());
 }
 
 std::string ListModel::difference(const ListFile &file, const Bytes &shown) const
@@ -589,6 +641,8 @@ void ListModel::stage()
 {
 	staged_ = std::move(current_);
 	current_.clear();
+	current_generation_++;
+	staged_generation_++;
 }
 
 bool opens_for_write(int flags)
@@ -616,6 +670,10 @@ std::string_view flags_name(int flags)
 struct OpenFile {
 	std::size_t file;	/* index into the fuzzed files */
 	int flags;
+	/* Where the descriptor's next read() begins. */
+	std::size_t position = 0;
+	/* The generation of its list when it left byte 0 (ListModel::generation()). */
+	std::uint64_t generation = 0;
 };
 
 /* Which process holds which measurement files. */
@@ -633,6 +691,7 @@ public:
 	void opened(std::size_t party, int fd, OpenFile file) { files_[{party, fd}] = file; }
 	void closed(std::size_t party, int fd) { files_.erase({party, fd}); }
 	const OpenFile &at(std::size_t party, int fd) const { return files_.at({party, fd}); }
+	OpenFile &at(std::size_t party, int fd) { return files_.at({party, fd}); }
 	std::vector<int> descriptors(std::size_t party) const;
 
 private:
@@ -836,6 +895,7 @@ private:
 	void open_step(Actor &actor);
 	void close_step(Actor &actor);
 	void read_step(Actor &actor);
+	void read_on_step(Actor &actor, int fd, const std::string &read);
 	void write_step(Actor &actor);
 	int pick_file_to_write(std::size_t party);
 	void measure_step(Actor &actor);
@@ -1032,19 +1092,70 @@ void Fuzzer::read_step(Actor &actor)
 {
 	std::vector<int> fds = access_.descriptors(actor.party());
 	int fd = fds[pick(fds.size())];
-	const OpenFile &open = access_.at(actor.party(), fd);
+	OpenFile &open = access_.at(actor.party(), fd);
 	const ListFile &file = files_[open.file];
 	std::string what = actor.name() + ": read " + std::to_string(fd) + " (" + file.name +
 			   " " + std::string(flags_name(open.flags)) + ")";
 
+	/* Byte for byte only where the model has every byte. */
+	if (exact_algo(file.algo) && chance(50)) {
+		read_on_step(actor, fd, what);
+		return;
+	}
 	Reply reply = actor.run({Op::read, fd, 0, ""});
 	record(what + " = " + show_result(reply.result) + ", " +
 	       std::to_string(reply.payload.size()) + " bytes");
 	count("read", reply.result);
 	expect_result(what, reply.result, opens_for_read(open.flags) ? 0 : -EBADF);
-	if (reply.result == 0)
-		if (std::string difference = lists_.difference(file, reply.payload); !difference.empty())
-			throw ModelMismatch(what + ": " + difference);
+	if (reply.result != 0)
+		return;
+	if (std::string difference = lists_.difference(file, reply.payload); !difference.empty())
+		throw ModelMismatch(what + ": " + difference);
+	/* From byte 0 to the end: the descriptor is bound to its list as it is now. */
+	open.position = reply.payload.size();
+	open.generation = lists_.generation(file);
+}
+
+/*
+ * One read() of a few bytes from where the descriptor's last read stopped:
+ * the bytes the model has there, or ESTALE, consuming nothing, if a
+ * request moved or removed records of its list since it left byte 0.
+ */
+void Fuzzer::read_on_step(Actor &actor, int fd, const std::string &read)
+{
+	OpenFile &open = access_.at(actor.party(), fd);
+	const ListFile &file = files_[open.file];
+	std::size_t count_wanted = 1 + pick(kMaxReadOn);
+	bool stale = open.position > 0 && open.generation != lists_.generation(file);
+	Bytes expected = lists_.content_from(file, open.position);
+	std::string what = read + " on from byte " + std::to_string(open.position) + ", " +
+			   std::to_string(count_wanted) + " bytes";
+
+	Reply reply = actor.run({Op::read_on, fd, static_cast<int>(count_wanted), ""});
+	record(what + " = " + show_result(reply.result));
+	count(open.position ? "read on from past byte 0" : "read on from byte 0",
+	      reply.result < 0 ? reply.result : 0);
+	if (!opens_for_read(open.flags)) {
+		expect_result(what, reply.result, -EBADF);
+		return;
+	}
+	if (stale) {
+		expect_result(what, reply.result, -ESTALE);
+		return;
+	}
+	if (reply.result < 0)
+		throw ModelMismatch(what + ": " + show_result(reply.result) + ", the model expects " +
+				    std::to_string(std::min(count_wanted, expected.size())) + " bytes");
+	/* seq_file fills the read: as many bytes as asked for, or up to the end. */
+	expected.resize(std::min(count_wanted, expected.size()));
+	if (reply.payload != expected)
+		throw ModelMismatch(what + ": the kernel gives " +
+				    std::to_string(reply.payload.size()) + " bytes, the model " +
+				    std::to_string(expected.size()) +
+				    (reply.payload.size() == expected.size() ? ", which differ" : ""));
+	if (open.position == 0)
+		open.generation = lists_.generation(file);
+	open.position += reply.payload.size();
 }
 
 /* One of the files @party holds, mostly one it may write to if it has any. */
@@ -1086,6 +1197,9 @@ void Fuzzer::write_step(Actor &actor)
 	      reply.result);
 	expect_result(what, reply.result,
 		      prediction.error ? -prediction.error : static_cast<int>(request.size()));
+	/* A request that succeeds rewinds the file it was written to. */
+	if (!prediction.error)
+		access_.at(actor.party(), fd).position = 0;
 
 	switch (prediction.effect) {
 	case Effect::none:
@@ -1305,6 +1419,9 @@ std::vector<std::pair<std::string, int>> aimed_outcomes()
 		{"request D", 0},    {"request D", ENOENT},   {"request N", ERANGE},
 		{"request N", EINVAL}, {"request malformed", EINVAL},
 		{"request on a read-only file", EBADF},
+		{"read on from byte 0", 0},
+		{"read on from past byte 0", 0},
+		{"read on from past byte 0", ESTALE},
 	};
 
 	/* ima_flush_htable refuses every N with EINVAL. */
