@@ -11,8 +11,9 @@
  * the wrong kind of file, too short, too long, without newline, with a
  * NUL, random bytes); closes; and new measurements. A read takes the whole
  * file from byte 0, or a few bytes from where the descriptor's last read
- * stopped: the bytes the model has there, or ESTALE if a request moved or
- * removed records of its list since the descriptor left byte 0.
+ * stopped: the bytes the model has there, or, if a request moved or removed
+ * records of its list since the descriptor left byte 0, the rest of the
+ * record the last read stopped in (seq_file formatted it then) and ESTALE.
  *
  * The model knows which process is the writer and which files every
  * process holds, and both lists record by record as every file shows them.
@@ -495,6 +496,8 @@ public:
 	std::string difference(const ListFile &file, const Bytes &shown) const;
 	/* What @file shows from byte @from on (exact algorithms only). */
 	Bytes content_from(const ListFile &file, std::size_t from) const;
+	/* What @file shows from byte @from to the end of the record that holds it. */
+	Bytes record_rest(const ListFile &file, std::size_t from) const;
 	/*
 	 * Bumped by every change of @file's list that moves or removes
 	 * records (A, D, N), not by an appended measurement: a read that
@@ -580,6 +583,26 @@ Bytes ListModel::content_from(const ListFile &file, std::size_t from) const
 
 	return Bytes(bytes.begin() + static_cast<std::ptrdiff_t>(std::min(from, bytes.size())),
 		     bytes.end());
+}
+
+Bytes ListModel::record_rest(const ListFile &file, std::size_t from) const
+{
+	std::size_t start = 0;
+
+	for (const ModelRecord &record : records(file)) {
+		std::size_t size = file.format == ListFormat::binary
+					   ? record.binary.at(file.algo).size()
+					   : record.ascii.at(file.algo).size();
+
+		if (from < start + size) {
+			Bytes bytes = content_from(file, from);
+
+			bytes.resize(start + size - from);
+			return bytes;
+		}
+		start += size;
+	}
+	return {};
 }
 
 std::string ListModel::difference(const ListFile &file, const Bytes &shown) const
@@ -674,6 +697,12 @@ struct OpenFile {
 	std::size_t position = 0;
 	/* The generation of its list when it left byte 0 (ListModel::generation()). */
 	std::uint64_t generation = 0;
+	/*
+	 * The rest of the record its last read stopped in, as the kernel
+	 * formatted it then: seq_file keeps it buffered and serves it before
+	 * it looks at the list again.
+	 */
+	Bytes record_rest = {};
 };
 
 /* Which process holds which measurement files. */
@@ -1114,12 +1143,15 @@ void Fuzzer::read_step(Actor &actor)
 	/* From byte 0 to the end: the descriptor is bound to its list as it is now. */
 	open.position = reply.payload.size();
 	open.generation = lists_.generation(file);
+	open.record_rest.clear();
 }
 
 /*
  * One read() of a few bytes from where the descriptor's last read stopped:
- * the bytes the model has there, or ESTALE, consuming nothing, if a
- * request moved or removed records of its list since it left byte 0.
+ * the bytes the model has there; or, if a request moved or removed records
+ * of its list since the descriptor left byte 0, the rest of the record its
+ * last read stopped in (formatted then, still buffered), and after that
+ * ESTALE, consuming nothing.
  */
 void Fuzzer::read_on_step(Actor &actor, int fd, const std::string &read)
 {
@@ -1127,7 +1159,7 @@ void Fuzzer::read_on_step(Actor &actor, int fd, const std::string &read)
 	const ListFile &file = files_[open.file];
 	std::size_t count_wanted = 1 + pick(kMaxReadOn);
 	bool stale = open.position > 0 && open.generation != lists_.generation(file);
-	Bytes expected = lists_.content_from(file, open.position);
+	Bytes expected = stale ? open.record_rest : lists_.content_from(file, open.position);
 	std::string what = read + " on from byte " + std::to_string(open.position) + ", " +
 			   std::to_string(count_wanted) + " bytes";
 
@@ -1139,23 +1171,33 @@ void Fuzzer::read_on_step(Actor &actor, int fd, const std::string &read)
 		expect_result(what, reply.result, -EBADF);
 		return;
 	}
-	if (stale) {
+	if (stale && expected.empty()) {
 		expect_result(what, reply.result, -ESTALE);
 		return;
 	}
 	if (reply.result < 0)
 		throw ModelMismatch(what + ": " + show_result(reply.result) + ", the model expects " +
-				    std::to_string(std::min(count_wanted, expected.size())) + " bytes");
+				    std::to_string(std::min(count_wanted, expected.size())) + " bytes" +
+				    (stale ? " (the rest of a record read before the list changed)"
+					   : ""));
 	/* seq_file fills the read: as many bytes as asked for, or up to the end. */
 	expected.resize(std::min(count_wanted, expected.size()));
 	if (reply.payload != expected)
 		throw ModelMismatch(what + ": the kernel gives " +
 				    std::to_string(reply.payload.size()) + " bytes, the model " +
 				    std::to_string(expected.size()) +
-				    (reply.payload.size() == expected.size() ? ", which differ" : ""));
+				    (reply.payload.size() == expected.size() ? ", which differ" : "") +
+				    (stale ? " (the rest of a record read before the list changed)"
+					   : ""));
 	if (open.position == 0)
 		open.generation = lists_.generation(file);
 	open.position += reply.payload.size();
+	if (stale)
+		open.record_rest.erase(open.record_rest.begin(),
+				       open.record_rest.begin() +
+					       static_cast<std::ptrdiff_t>(reply.payload.size()));
+	else
+		open.record_rest = lists_.record_rest(file, open.position);
 }
 
 /* One of the files @party holds, mostly one it may write to if it has any. */
@@ -1198,8 +1240,10 @@ void Fuzzer::write_step(Actor &actor)
 	expect_result(what, reply.result,
 		      prediction.error ? -prediction.error : static_cast<int>(request.size()));
 	/* A request that succeeds rewinds the file it was written to. */
-	if (!prediction.error)
+	if (!prediction.error) {
 		access_.at(actor.party(), fd).position = 0;
+		access_.at(actor.party(), fd).record_rest.clear();
+	}
 
 	switch (prediction.effect) {
 	case Effect::none:
