@@ -116,10 +116,13 @@ sysroot_populate() {
 	install -D -m 644 "$files/ima-policy" "$root/etc/ima/ima-policy"
 	install -m 644 "$files/fstab" "$root/etc/fstab"
 	echo ima-staging-guest >"$root/etc/hostname"
-	# The agent's drop-in as an operator installs it (README).
-	mkdir -p "$root/etc/systemd/system/keylime_agent.service.d"
+	# The agent's drop-ins as an operator installs them (README).
+	mkdir -p "$root/etc/systemd/system/keylime_agent.service.d" \
+		"$root/etc/systemd/system/ima-keeper-view.service.d"
 	ln -sfn /usr/share/ima-keeper/keylime_agent.service.d/ima-keeper.conf \
 		"$root/etc/systemd/system/keylime_agent.service.d/ima-keeper.conf"
+	ln -sfn /usr/share/ima-keeper/ima-keeper-view.service.d/keylime_agent.conf \
+		"$root/etc/systemd/system/ima-keeper-view.service.d/keylime_agent.conf"
 	# Enabled as an operator enables them; the package enables nothing.
 	mkdir -p "$root/etc/systemd/system/multi-user.target.wants"
 	for f in ima-keeper.service ima-keeper-view.service; do

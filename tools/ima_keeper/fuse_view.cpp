@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fuse.h>
 #include <map>
 #include <memory>
@@ -349,6 +350,29 @@ void detach_dead_mount(const std::string &mountpoint)
 		     mountpoint.c_str());
 }
 
+/*
+ * Creates the mount point and the directories above it, readable by all
+ * (the view's files keep their own modes), unless they exist.
+ */
+void make_mountpoint(const std::string &mountpoint)
+{
+	std::error_code error;
+
+	if (std::filesystem::is_directory(mountpoint, error))
+		return;
+	std::filesystem::create_directories(mountpoint, error);
+	if (error)
+		throw KeeperError("cannot create the mount point " + mountpoint + ": " +
+				  error.message());
+	std::filesystem::permissions(mountpoint,
+				     std::filesystem::perms::owner_all |
+					     std::filesystem::perms::group_read |
+					     std::filesystem::perms::group_exec |
+					     std::filesystem::perms::others_read |
+					     std::filesystem::perms::others_exec,
+				     error);
+}
+
 /* A FUSE file system instance, destroyed with the object. */
 using FuseInstance = std::unique_ptr<struct fuse, decltype(&fuse_destroy)>;
 
@@ -386,6 +410,7 @@ int serve_fuse_view(const std::string &store_dir, const std::string &mountpoint)
 	View state{store_dir, {}, 1, {}};
 
 	detach_dead_mount(mountpoint);
+	make_mountpoint(mountpoint);
 	fuse_operations ops = view_operations();
 	/* Read-only, readable by root's group too (mode 0440). */
 	std::vector<std::string> args = {

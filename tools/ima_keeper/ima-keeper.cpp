@@ -136,8 +136,9 @@ COMMANDS
               runtime_measurements_count, until unmounted (umount
               MOUNTPOINT) or SIGTERM (SIGHUP is ignored). Runs in the
               foreground. A mount that a view which died left on
-              MOUNTPOINT is detached first. The unit ima-keeper-view.service
-              serves it under /run/ima-keeper/view.
+              MOUNTPOINT is detached first, and MOUNTPOINT is created if
+              missing. The unit ima-keeper-view.service serves it under
+              /run/ima-keeper/view.
 
        adopt  Start the current boot's empty log with FILE: records moved
               out of the kernel before the keeper took over, as a binary sha1

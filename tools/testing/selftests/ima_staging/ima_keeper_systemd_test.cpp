@@ -9,7 +9,9 @@
  *  boot 1: both units are active only once ready (Type=notify), in their
  *          sandbox; the agent found the view on its first open and reads
  *          the full log on that one fd across saves; restarting the view
- *          restarts the agent; then "systemctl reboot";
+ *          restarts the agent; a view killed outright (SIGKILL) comes
+ *          back, and the agent with it, reading the full log again; then
+ *          "systemctl reboot";
  *  boot 2: the first boot's log is what it saved; "systemctl stop" during
  *          a save lets the save complete; then a power cut;
  *  boot 3: the second boot's log is what it saved; then "systemctl kexec";
@@ -62,6 +64,7 @@ const std::vector<std::string> kTests = {
 	"the_units_run_in_their_sandbox",
 	"the_agent_reads_the_full_log_on_one_fd_across_saves",
 	"restarting_the_view_restarts_the_agent",
+	"a_view_that_dies_comes_back_and_so_does_the_agent",
 	"a_clean_reboot_keeps_the_saved_log",
 	"stopping_the_keeper_during_a_save_completes_the_save",
 	"a_power_cut_loses_no_saved_record",
@@ -338,6 +341,37 @@ std::string check_view_restart()
 	return problems + check_agent_reads_model();
 }
 
+/*
+ * The view killed outright: its unit restarts it (Restart=on-failure), the
+ * agent, bound to it, stops with it, and must come back with it: an agent
+ * left stopped, or holding a descriptor of the dead mount (ENOTCONN), would
+ * never attest again.
+ */
+std::string check_view_crash()
+{
+	std::string view_before = unit_property(kViewUnit, "MainPID");
+	std::string agent_before = unit_property(kAgentUnit, "MainPID");
+	std::string problems;
+
+	checked_output({"systemctl", "kill", "--signal=SIGKILL", kViewUnit});
+	bool back = eventually(
+		[&] {
+			std::string view = unit_property(kViewUnit, "MainPID");
+			std::string agent = unit_property(kAgentUnit, "MainPID");
+
+			return view != "0" && view != view_before && agent != "0" &&
+			       agent != agent_before && agent_file("open") == "ok " + agent;
+		},
+		60s);
+	ktap::note("after SIGKILL: view ", unit_property(kViewUnit, "ActiveState"), " (pid ",
+		   unit_property(kViewUnit, "MainPID"), "), agent ",
+		   unit_property(kAgentUnit, "ActiveState"), " (pid ",
+		   unit_property(kAgentUnit, "MainPID"), "), the agent's open: ", agent_file("open"));
+	if (!back)
+		return "the view or the agent did not come back after the view was killed; ";
+	return problems + check_agent_reads_model();
+}
+
 /* Asks systemd for @verb (reboot, kexec); this boot's program ends. */
 int ask_systemd(const std::string &verb, unsigned long next_phase)
 {
@@ -356,6 +390,7 @@ int first_boot()
 	kState.report(1, check_sandbox());
 	kState.report(2, check_agent_across_saves());
 	kState.report(3, check_view_restart());
+	kState.report(4, check_view_crash());
 	/* Everything saved: the store keeps this boot's whole log. */
 	std::string problems = save_with_the_service();
 	problems += full_log_problems(kStore, model());
@@ -437,8 +472,8 @@ std::string check_stop_during_save()
 
 int second_boot()
 {
-	kState.report(4, check_boot_log("boot1") + check_ready_units());
-	kState.report(5, check_stop_during_save());
+	kState.report(5, check_boot_log("boot1") + check_ready_units());
+	kState.report(6, check_stop_during_save());
 	model().measure(3);
 	std::string problems = save_with_the_service();
 	problems += full_log_problems(kStore, model());
@@ -465,7 +500,7 @@ int third_boot()
 	problems += save_with_the_service();
 	model().measure(4);
 	problems += full_log_problems(kStore, model());
-	kState.report(6, problems);
+	kState.report(7, problems);
 
 	/* The full log so far, four records of it in the kernel only. */
 	write_file(kState.path("boot3-log"), model().log());
@@ -492,7 +527,7 @@ int after_kexec()
 	problems += full_log_problems(kStore, model());
 	if (store_logs() != kState.number("logs-before-kexec"))
 		problems += "the keeper started a new log after a kexec; ";
-	kState.report(7, problems);
+	kState.report(8, problems);
 	return kState.number("failed") ? 1 : 0;
 }
 
