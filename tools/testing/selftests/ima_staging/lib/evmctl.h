@@ -52,4 +52,22 @@ EvmctlResult run_evmctl_ima_measurement(const std::string &list_path, std::strin
 EvmctlResult evmctl_validate(ByteView sha1_binary_list, std::string_view bank,
 			     const std::vector<Bytes> &pcrs);
 
+/*
+ * Every PCR bank of the TPM (none without one), split by whether evmctl
+ * can check it: each is passed to evmctl once, with an empty list. evmctl
+ * 1.4 knows sha1 and sha256 only; given a sha384 or sha512 bank it prints
+ *	Unknown algorithm 'sha384'
+ *	Failed to read any TPM PCRs
+ * and exits 0 having checked nothing. A later evmctl that knows more banks
+ * checks them all.
+ */
+struct EvmctlBanks {
+	std::vector<std::string> checked;
+	std::vector<std::string> unknown;
+	/* What evmctl said of the unknown banks. */
+	std::string said;
+};
+
+const EvmctlBanks &evmctl_banks();
+
 } // namespace ima

@@ -167,9 +167,10 @@ std::string check_invariant();
 /*
  * Checks the invariant with evmctl: the sha1 binary lists of the saved
  * records and the current list concatenated, validated against every bank
- * of PCR 10 of the TPM. PCR 10 is read once more with tpm2_pcrread, which
- * must agree with the kernel's sysfs value. Returns an empty string, or
- * what did not match.
+ * of PCR 10 of the TPM that evmctl can check (evmctl_banks(): sha1 and
+ * sha256 at least). PCR 10 of every bank is read once more with
+ * tpm2_pcrread, which must agree with the kernel's sysfs value. Returns an
+ * empty string, or what did not match.
  */
 std::string check_invariant_with_evmctl();
 
