@@ -23,6 +23,7 @@
 #include "lib/ima.h"
 #include "lib/memory.h"
 #include "lib/options.h"
+#include "lib/readers.h"
 #include "lib/require.h"
 #include "lib/staging.h"
 
@@ -336,6 +337,22 @@ KTAP_TEST(a_reader_on_another_fd_gets_estale_after_n_never_a_skip)
 			check_reader_across_n(format, extra);
 		}
 	}
+}
+
+/*
+ * N changes the current lists of every algorithm, not only sha1: a reader
+ * partway through any of them, binary or ascii, gets ESTALE.
+ */
+KTAP_TEST(a_reader_of_every_current_list_file_gets_estale_after_n)
+{
+	require_n();
+	ensure_records(3);
+	std::vector<PartwayReader> readers = open_partway_readers(false);
+	UniqueFd writer = open_original_writer();
+
+	ASSERT_EQ(save_and_delete_oldest(writer.get(), 1), 0);
+	expect_every_reader_stale(readers);
+	EXPECT_EQ(check_invariant(), "");
 }
 
 KTAP_TEST(delete_the_oldest_record)
