@@ -13,7 +13,10 @@
 #include <fcntl.h>
 #include <memory>
 #include <grp.h>
+#include <linux/capability.h>
+#include <sched.h>
 #include <sstream>
+#include <sys/syscall.h>
 #include <thread>
 #include <ostream>
 #include <unistd.h>
@@ -767,6 +770,73 @@ KTAP_TEST(opening_for_write_needs_cap_sys_admin)
 			  }),
 			  0);
 	}
+}
+
+namespace {
+
+bool cap_sys_admin_effective()
+{
+	__user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+	__user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+
+	if (::syscall(SYS_capget, &header, data))
+		throw_errno("capget");
+	return data[CAP_SYS_ADMIN / 32].effective & (1u << (CAP_SYS_ADMIN % 32));
+}
+
+/*
+ * Moves this process, root in the initial user namespace, to a new user
+ * namespace, in which it holds every capability, CAP_SYS_ADMIN included.
+ */
+void enter_new_user_namespace()
+{
+	if (::unshare(CLONE_NEWUSER))
+		throw_errno("unshare(CLONE_NEWUSER)");
+	if (!cap_sys_admin_effective())
+		throw std::runtime_error("no CAP_SYS_ADMIN in the new user namespace");
+}
+
+/*
+ * In a child: opens @file_name with @flags as root, then again from a new
+ * user namespace; the errno of the second open, or 255 if the first failed.
+ */
+int open_errno_in_new_user_namespace(const std::string &file_name, int flags)
+{
+	return in_child([&]() {
+		if (open_errno(file_name, flags))
+			return 255;
+		enter_new_user_namespace();
+		return open_errno(file_name, flags);
+	});
+}
+
+} // namespace
+
+/*
+ * CAP_SYS_ADMIN counts in the initial user namespace only: a process that
+ * holds it in another one, and could open every file for write as root of
+ * the initial one, gets EPERM for a write open, and nothing changes; it
+ * still opens every file for read.
+ */
+KTAP_TEST(cap_sys_admin_in_another_user_namespace_gets_eperm)
+{
+	require_staging();
+	delete_anything_staged();
+	UniqueFd writer = open_staged_writer();
+	stage_something(writer.get());
+	create_measurement();
+	writer.reset();
+	ListState before = capture_lists();
+
+	for (const std::string &name : all_list_files()) {
+		ktap::ScopedContext context(name);
+
+		EXPECT_EQ(open_errno_in_new_user_namespace(name, O_WRONLY), EPERM);
+		EXPECT_EQ(open_errno_in_new_user_namespace(name, O_RDWR), EPERM);
+		EXPECT_EQ(open_errno_in_new_user_namespace(name, O_RDONLY), 0);
+	}
+	EXPECT_EQ(lists_changed_since(before), "");
+	delete_anything_staged();
 }
 
 KTAP_TEST(unprivileged_user_gets_eacces)
