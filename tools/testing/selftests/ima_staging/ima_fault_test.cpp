@@ -421,6 +421,8 @@ KTAP_TEST(every_allocation_of_d_fails_in_turn)
 		/* the digest table: the staged file is remembered, or forgotten by D */
 		measure_again(staged_file, measurement_content(staged_file));
 		EXPECT_EQ(occurrences(staged_file), flush && !step.error ? 1u : 0u);
+		/* positive control: a file never measured is recorded, once */
+		EXPECT_EQ(occurrences(create_measurement()), 1u);
 		EXPECT_EQ(check_every_record_since_boot(), "");
 		return step;
 	});

@@ -555,6 +555,8 @@ KTAP_TEST(no_record_twice_in_the_current_list)
 		if (!names.insert(record.ima_ng->file_name).second)
 			ktap::fail_at(__FILE__, __LINE__, "listed twice: " + ktap::str(record));
 	}
+	/* positive control: a file never measured is recorded, once */
+	EXPECT_EQ(occurrences(create_measurement()), 1u);
 	if (booted_with_flush_htable())
 		return;
 	/* Without ima_flush_htable, no file is measured twice at all. */
