@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "lib/generator.h"
 
+#include <atomic>
 #include <csignal>
 #include <cstdint>
 #include <poll.h>
 #include <stdexcept>
+#include <sys/mman.h>
+#include <utility>
 
 #include "ima/ima_fs.h"
 
@@ -74,21 +77,83 @@ std::string LoopingChild::stop()
 	return text;
 }
 
+SharedCounters::SharedCounters(std::size_t count) : count_(count)
+{
+	void *memory = ::mmap(nullptr, count * sizeof(unsigned long), PROT_READ | PROT_WRITE,
+			      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (memory == MAP_FAILED)
+		throw_errno("mmap of shared counters");
+	counters_ = static_cast<unsigned long *>(memory);
+}
+
+SharedCounters::SharedCounters(SharedCounters &&other) noexcept
+	: counters_(std::exchange(other.counters_, nullptr)), count_(std::exchange(other.count_, 0))
+{
+}
+
+SharedCounters &SharedCounters::operator=(SharedCounters &&other) noexcept
+{
+	if (this != &other) {
+		if (counters_)
+			::munmap(counters_, count_ * sizeof(unsigned long));
+		counters_ = std::exchange(other.counters_, nullptr);
+		count_ = std::exchange(other.count_, 0);
+	}
+	return *this;
+}
+
+SharedCounters::~SharedCounters()
+{
+	if (counters_)
+		::munmap(counters_, count_ * sizeof(unsigned long));
+}
+
+void SharedCounters::add(std::size_t index)
+{
+	std::atomic_ref<unsigned long>(counters_[index]).fetch_add(1);
+}
+
+unsigned long SharedCounters::get(std::size_t index) const
+{
+	return std::atomic_ref<unsigned long>(counters_[index]).load();
+}
+
+GeneratorProgress &GeneratorProgress::operator+=(const GeneratorProgress &other)
+{
+	begun += other.begun;
+	completed += other.completed;
+	return *this;
+}
+
+enum GeneratorCounter : std::size_t { kBegun, kCompleted, kGeneratorCounters };
+
 /* The counter lives in the child, on the stack of this call. */
-static LoopingChild start_generator()
+static LoopingChild start_generator(SharedCounters &counters)
 {
 	unsigned long created = 0;
 
 	return LoopingChild(
-		[&created]() {
+		[&created, &counters]() {
+			counters.add(kBegun);
 			create_measurement();
+			counters.add(kCompleted);
 			created++;
 		},
 		[&created]() { return std::to_string(created); });
 }
 
-MeasurementGenerator::MeasurementGenerator() : loop_(start_generator())
+MeasurementGenerator::MeasurementGenerator()
+	: counters_(kGeneratorCounters), loop_(start_generator(counters_))
 {
+}
+
+GeneratorProgress MeasurementGenerator::progress() const
+{
+	/* completed first: a measurement completed then is begun then too */
+	unsigned long completed = counters_.get(kCompleted);
+
+	return {counters_.get(kBegun), completed};
 }
 
 unsigned long MeasurementGenerator::stop()

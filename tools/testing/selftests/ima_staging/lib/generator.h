@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <optional>
 #include <string>
@@ -46,6 +47,39 @@ private:
 	std::optional<ChildProcess> child_;
 };
 
+/*
+ * Counters in memory shared with the children forked while it exists: a
+ * child's additions are seen by the parent at once.
+ */
+class SharedCounters {
+public:
+	explicit SharedCounters(std::size_t count);
+	SharedCounters(SharedCounters &&other) noexcept;
+	SharedCounters &operator=(SharedCounters &&other) noexcept;
+	SharedCounters(const SharedCounters &) = delete;
+	SharedCounters &operator=(const SharedCounters &) = delete;
+	~SharedCounters();
+
+	void add(std::size_t index);
+	unsigned long get(std::size_t index) const;
+
+private:
+	unsigned long *counters_ = nullptr;
+	std::size_t count_ = 0;
+};
+
+/*
+ * How many measurements a generator began and how many it completed: the
+ * kernel added a record for each completed one, and for none that was not
+ * begun.
+ */
+struct GeneratorProgress {
+	unsigned long begun = 0;
+	unsigned long completed = 0;
+
+	GeneratorProgress &operator+=(const GeneratorProgress &other);
+};
+
 /* A process creating measurements (create_measurement()) until stopped. */
 class MeasurementGenerator {
 public:
@@ -54,10 +88,15 @@ public:
 	void pause() { loop_.pause(); }
 	void resume() { loop_.resume(); }
 
+	/* Its progress so far, read while it runs. */
+	GeneratorProgress progress() const;
+
 	/* Stops the process and returns how many records it created. */
 	unsigned long stop();
 
 private:
+	/* Before loop_: the child counts in it. */
+	SharedCounters counters_;
 	LoopingChild loop_;
 };
 
