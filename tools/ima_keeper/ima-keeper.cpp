@@ -241,10 +241,12 @@ EXIT STATUS
               fsck says where): starting again does not help. For fsck: a
               group is damaged.
 
-       4      the disk failed to make the store durable (fsync): the next
-              start (the unit restarts) settles the last group by PCR 10,
-              and writes it again if the kernel still holds its records.
-              A save whose fsync failed deletes nothing.
+       4      the disk failed to make the store durable (fsync): a save
+              whose fsync failed deletes nothing. The next start (the unit
+              restarts) syncs the store again and settles the last group:
+              with N it is rolled back and saved again; with prompt the
+              kernel's staged copy is deleted once the store's copy reads
+              back whole.
 
 )";
 

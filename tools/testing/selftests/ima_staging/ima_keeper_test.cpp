@@ -1612,7 +1612,7 @@ KTAP_TEST(a_failed_fsync_deletes_nothing_and_the_next_save_writes_again)
 	KeeperRun next = save(flavor);
 	EXPECT_EQ(next.exit_code, 0);
 	ktap::note("the next save: ", next.err);
-	/* With prompt the records are staged, and the group is settled as staged records. */
+	/* With prompt the records are still staged: the group is kept, the staged copy deleted. */
 	if (flavor == "n")
 		EXPECT_TRUE(contains(next.err, "rolled it back"));
 	expect_kernel_emptied();
