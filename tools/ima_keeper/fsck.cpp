@@ -3,7 +3,7 @@
 
 #include <optional>
 
-#include "ima/sys.h"
+#include "full_log.h"
 #include "kernel_files.h"
 #include "logs.h"
 
@@ -21,11 +21,10 @@ struct OpenedLog {
 std::vector<OpenedLog> open_logs(const std::string &store_dir)
 {
 	std::vector<OpenedLog> opened;
+	std::optional<StoreLock> lock = lock_for_reading(store_dir);
 
-	if (!ima::path_exists(store_dir))
+	if (!lock)
 		throw KeeperError("no store in " + store_dir);
-	refuse_single_log_layout(store_dir);
-	StoreLock lock(transaction_lock_path(store_dir), StoreLock::Kind::shared);
 	for (const LogDir &log : list_logs(store_dir)) {
 		try {
 			opened.push_back({log.path, Store(log.path, Store::Mode::read), {}});

@@ -21,6 +21,8 @@ namespace {
 constexpr int kSnapshotAttempts = 20;
 constexpr useconds_t kSnapshotRetryDelay = 50000;
 
+} // namespace
+
 std::optional<StoreLock> lock_for_reading(const std::string &store_dir)
 {
 	if (!ima::path_exists(store_dir))
@@ -28,6 +30,8 @@ std::optional<StoreLock> lock_for_reading(const std::string &store_dir)
 	refuse_single_log_layout(store_dir);
 	return StoreLock(transaction_lock_path(store_dir), StoreLock::Kind::shared);
 }
+
+namespace {
 
 /* The current boot's log; the caller holds the transaction lock. */
 FullLog current_full_log(const std::string &store_dir)

@@ -97,6 +97,12 @@ FullLog read_boot_log(const std::string &store_dir, const std::string &boot_id);
 ima::Bytes log_from_binary(const FullLog &log, std::uint64_t from);
 std::string log_from_ascii(const FullLog &log, std::uint64_t from);
 
+/*
+ * The store's transaction lock, shared, as readers take it; empty if there
+ * is no store. Refuses (KeeperError) the single-log layout of older keepers.
+ */
+std::optional<StoreLock> lock_for_reading(const std::string &store_dir);
+
 /* One log of the store, for "ima-keeper boots". */
 struct LogSummary {
 	std::string path;
