@@ -64,15 +64,20 @@ std::string check_full_log()
 std::string check_after_soft_reboot()
 {
 	Bytes before = read_file(kState.path("model"));
+	std::string ascii_before = read_text_file(kState.path("model-ascii"));
 	KeeperRun log = run_keeper(kStore, {"log"});
-	std::string problems = exit_problem(log, 0, "log");
+	KeeperRun ascii = run_keeper(kStore, {"log", "--format", "ascii"});
+	std::string problems = exit_problem(log, 0, "log") +
+			       exit_problem(ascii, 0, "log --format ascii");
 
+	if (!ascii.out_text().starts_with(ascii_before))
+		problems += "the ascii full log does not start with the one before the soft reboot; ";
 	if (!starts_with(log.out, before))
 		problems += "the full log does not start with the one before the soft reboot; ";
 	else if (file_names(parse_binary_list(ByteView(log.out).subspan(before.size()), 20)) !=
 		 std::vector<std::string>{"boot_aggregate"})
 		problems += "the full log goes on with more than the new boot aggregate; ";
-	model().start_from(log.out);
+	model().start_from(log.out, ascii.out_text());
 	ktap::note(parse_binary_list(log.out, 20).size(), " records in the full log, ",
 		   read_measurement_count(), " in the kernel after the soft reboot");
 	return problems;
@@ -100,6 +105,7 @@ std::string check_one_log_for_three_boots()
 [[noreturn]] void soft_reboot(int next_phase)
 {
 	write_file(kState.path("model"), model().log());
+	write_file(kState.path("model-ascii"), as_bytes(model().ascii()));
 	kState.set_number("phase", next_phase);
 	ktap::note("kexec with ", read_measurement_count(), " records in the kernel, ",
 		   read_binary_list("sha1", true).size(), " staged");

@@ -181,9 +181,11 @@ void first_boot()
 	problems += check_full_log();
 
 	/* What the store holds of this boot: all but the last 3 records. */
-	std::vector<Record> records = model().records();
-	records.resize(records.size() - 3);
-	write_file(kState.path("boot1-log"), serialize_binary_list(records));
+	const std::vector<std::size_t> bounds = sha1_record_bounds(model().log());
+	write_file(kState.path("boot1-log"),
+		   Bytes(model().log().begin(),
+			 model().log().begin() +
+				 static_cast<std::ptrdiff_t>(bounds[bounds.size() - 4])));
 	write_file(kState.path("boot1-id"), as_bytes(this_boot()));
 	kState.report(0, problems);
 	cut_power(1);
@@ -238,7 +240,7 @@ void second_boot()
 	sync_state();
 	BackgroundKeeper keeper(kStore, {"run", "--max-records", "1", "--interval-ms", "20"});
 	for (int i = 0; i < 40; i++) {
-		model().measure(1);
+		model().measure_while_saving(1);
 		if (i == 0)
 			kState.set_number("boot2-first", static_cast<unsigned long>(
 							 measured_sequence(model().measured().front())));

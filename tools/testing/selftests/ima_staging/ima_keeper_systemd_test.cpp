@@ -504,6 +504,7 @@ int third_boot()
 
 	/* The full log so far, four records of it in the kernel only. */
 	write_file(kState.path("boot3-log"), model().log());
+	write_file(kState.path("boot3-ascii"), as_bytes(model().ascii()));
 	write_file(kState.path("boot3-id"), as_bytes(this_boot()));
 	kState.set_number("logs-before-kexec", store_logs());
 	checked_output({"kexec", "-s", "-l", kRunningKernelImage, "--reuse-cmdline"});
@@ -518,7 +519,7 @@ int after_kexec()
 	if (read_text_file(kState.path("boot3-id")) == this_boot())
 		problems += "the boot_id did not change: no kexec; ";
 	/* The new kernel's boot aggregate follows the records it carried over. */
-	model().start_from(before);
+	model().start_from(before, read_text_file(kState.path("boot3-ascii")));
 	model().expect("boot_aggregate");
 	model().measure(2);
 	problems += full_log_problems(kStore, model());

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <system_error>
 #include <sys/prctl.h>
 #include <thread>
 #include <unistd.h>
@@ -110,30 +111,154 @@ int BackgroundKeeper::stop()
 	return child_->wait();
 }
 
+/* Where each line of @text begins, then its end. */
+std::vector<std::size_t> line_bounds(std::string_view text)
+{
+	std::vector<std::size_t> bounds = {0};
+
+	for (std::size_t at = text.find('\n'); at != std::string_view::npos;
+	     at = text.find('\n', at + 1))
+		bounds.push_back(at + 1);
+	if (bounds.back() != text.size())
+		throw std::runtime_error("the ascii list ends inside a line");
+	return bounds;
+}
+
+namespace {
+
+/*
+ * @read(), again while a keeper holds the lists to stage or delete (EBUSY),
+ * for up to ten seconds.
+ */
+template <typename Read>
+auto read_when_not_busy(Read read)
+{
+	for (int attempt = 0;; attempt++) {
+		try {
+			return read();
+		} catch (const std::system_error &error) {
+			if (error.code().value() != EBUSY || attempt == 1000)
+				throw;
+		}
+		std::this_thread::sleep_for(std::chrono::milliseconds(10));
+	}
+}
+
+} // namespace
+
+KernelLists read_kernel_lists()
+{
+	for (int attempt = 0; attempt < 10; attempt++) {
+		KernelLists lists;
+
+		lists.binary = read_when_not_busy([] { return read_binary_list_bytes("sha1"); });
+		lists.ascii = read_when_not_busy([] {
+			return read_text_file(ima_path(list_file_name(ListFormat::ascii, "sha1")));
+		});
+		lists.binary_bounds = sha1_record_bounds(lists.binary);
+		lists.ascii_bounds = line_bounds(lists.ascii);
+		if (lists.binary_bounds.size() == lists.ascii_bounds.size())
+			return lists;
+	}
+	throw std::runtime_error("the kernel's binary and ascii lists never showed the same "
+				 "records in ten reads");
+}
+
+namespace {
+
+/* The event name of @record, or its template's name if it has none. */
+std::string name_of(const Record &record)
+{
+	std::optional<std::string> name = event_name(record);
+
+	return name ? *name : record.template_name;
+}
+
+} // namespace
+
 void LogModel::start()
 {
-	log_ = read_binary_list_bytes("sha1");
-	measured_.clear();
+	KernelLists lists = read_kernel_lists();
+
+	log_ = std::move(lists.binary);
+	ascii_ = std::move(lists.ascii);
+	expected_.clear();
 	started_ = true;
 }
 
-void LogModel::start_from(const Bytes &full_log)
+void LogModel::start_from(const Bytes &full_log, const std::string &full_ascii)
 {
 	log_ = full_log;
-	measured_.clear();
+	ascii_ = full_ascii;
+	expected_.clear();
 	started_ = true;
+}
+
+void LogModel::take_from_kernel(const std::vector<std::string> &names, bool while_saving)
+{
+	KernelLists lists = read_kernel_lists();
+	const std::size_t shown = lists.binary_bounds.size() - 1;
+	std::vector<Record> records = parse_sha1_list(lists.binary);
+	std::size_t taken = 0;
+
+	/* The newest records the kernel still shows, oldest of them first. */
+	for (std::size_t count = std::min(names.size(), shown); count > 0; count--) {
+		bool match = true;
+
+		for (std::size_t i = 0; i < count && match; i++)
+			match = name_of(records[shown - count + i]) == names[names.size() - count + i];
+		if (match) {
+			taken = count;
+			break;
+		}
+	}
+	if (taken < names.size() && !while_saving)
+		throw std::runtime_error("the kernel's list does not end with the " +
+					 std::to_string(names.size()) + " records just measured");
+	for (std::size_t i = 0; i < names.size(); i++) {
+		Expected expected = {.file_name = names[i], .binary = {}, .ascii = {}};
+
+		if (i >= names.size() - taken) {
+			std::size_t record = shown - (names.size() - i);
+
+			expected.binary.assign(lists.binary.begin() + lists.binary_bounds[record],
+					       lists.binary.begin() + lists.binary_bounds[record + 1]);
+			expected.ascii = lists.ascii.substr(lists.ascii_bounds[record],
+							    lists.ascii_bounds[record + 1] -
+								    lists.ascii_bounds[record]);
+		}
+		expected_.push_back(std::move(expected));
+	}
 }
 
 void LogModel::measure(int count)
 {
+	std::vector<std::string> names;
+
 	for (int i = 0; i < count; i++)
-		measured_.push_back(create_measurement());
+		names.push_back(create_measurement());
+	take_from_kernel(names, false);
+}
+
+void LogModel::measure_while_saving(int count)
+{
+	std::vector<std::string> names;
+
+	for (int i = 0; i < count; i++)
+		names.push_back(create_measurement());
+	take_from_kernel(names, true);
+}
+
+void LogModel::expect(const std::string &path)
+{
+	expected_.push_back({.file_name = path, .binary = {}, .ascii = {}});
 }
 
 std::string LogModel::measure_violations(int count, std::string path)
 {
 	std::size_t before = read_binary_list("sha1").size();
 	std::size_t violations = 0;
+	std::vector<std::string> names;
 
 	if (path.empty())
 		path = create_measurement();
@@ -145,40 +270,84 @@ std::string LogModel::measure_violations(int count, std::string path)
 	if (now.size() < before)
 		throw std::runtime_error("records were deleted while violations were measured");
 	for (std::size_t i = before; i < now.size(); i++) {
-		if (!now[i].ima_ng || now[i].ima_ng->file_name != path)
+		if (name_of(now[i]) != path)
 			throw std::runtime_error("a record of another file came with the violations of " +
 						 path);
 		violations += now[i].is_violation();
-		measured_.push_back(path);
+		names.push_back(path);
 	}
 	if (violations != static_cast<std::size_t>(count))
 		throw std::runtime_error("expected " + std::to_string(count) + " violations of " + path +
 					 ", the kernel added " + std::to_string(violations));
+	take_from_kernel(names, false);
 	return path;
 }
 
-std::string LogModel::check(const Bytes &full_log)
+std::string LogModel::check(const Bytes &full_log, const std::string &full_ascii)
 {
+	const std::size_t had = records().size();
 	std::string problems;
+	std::vector<std::size_t> added;
+	std::vector<std::size_t> lines;
 
-	if (!starts_with(full_log, log_)) {
-		problems = "the full log does not start with the " +
-			   std::to_string(records().size()) + " records it had before; ";
-	} else {
-		std::vector<Record> added = parse_binary_list(
-			ByteView(full_log).subspan(log_.size()), kSha1DigestSize);
-		std::vector<std::string> names;
+	if (!starts_with(full_log, log_))
+		problems += "the full log does not start with the " + std::to_string(had) +
+			    " records it had before; ";
+	else
+		added = binary_record_bounds(ByteView(full_log).subspan(log_.size()), kSha1DigestSize);
+	if (!full_ascii.starts_with(ascii_))
+		problems += "the ascii full log does not start with the " + std::to_string(had) +
+			    " lines it had before; ";
+	else
+		lines = line_bounds(std::string_view(full_ascii).substr(ascii_.size()));
+	if (problems.empty() && (added.size() != expected_.size() + 1 ||
+				 lines.size() != expected_.size() + 1))
+		problems += "the full log added " + std::to_string(added.size() - 1) +
+			    " records and " + std::to_string(lines.size() - 1) + " ascii lines, the "
+			    "model " + std::to_string(expected_.size()) + " (lost or duplicated "
+			    "records); ";
+	const bool comparable = problems.empty();
+	Bytes log = log_;
+	std::string ascii = ascii_;
 
-		for (const Record &record : added)
-			names.push_back(record.ima_ng ? record.ima_ng->file_name : record.template_name);
-		if (names != measured_)
-			problems = "the full log added " + std::to_string(names.size()) +
-				   " records, the model " + std::to_string(measured_.size()) +
-				   " measured files (lost or duplicated records); ";
+	for (std::size_t i = 0; i < expected_.size(); i++) {
+		Expected &expected = expected_[i];
+
+		if (comparable && expected.binary.empty()) {
+			ByteView shown = ByteView(full_log).subspan(log_.size() + added[i],
+								    added[i + 1] - added[i]);
+			std::string name = name_of(parse_sha1_list(shown).front());
+
+			if (name != expected.file_name) {
+				problems += "record " + std::to_string(had + i) + " is of " + name +
+					    ", the model expected " + expected.file_name + "; ";
+				continue;
+			}
+			expected.binary.assign(shown.begin(), shown.end());
+			expected.ascii = full_ascii.substr(ascii_.size() + lines[i],
+							   lines[i + 1] - lines[i]);
+			by_name_++;
+		}
+		append(log, expected.binary);
+		ascii += expected.ascii;
 	}
-	log_ = full_log;
-	measured_.clear();
+	if (comparable && full_log != log)
+		problems += "the full log's records differ from the kernel's bytes; ";
+	if (comparable && full_ascii != ascii)
+		problems += "the ascii full log differs from the kernel's ascii lines; ";
+	log_ = std::move(log);
+	ascii_ = std::move(ascii);
+	expected_.clear();
 	return problems;
+}
+
+std::vector<std::string> LogModel::measured() const
+{
+	std::vector<std::string> names;
+
+	for (const Expected &expected : expected_)
+		names.push_back(expected.file_name);
+	return names;
 }
 
 std::vector<Record> LogModel::records() const
@@ -196,9 +365,10 @@ std::string exit_problem(const KeeperRun &run, int code, const std::string &what
 std::string full_log_problems(const std::string &store, LogModel &model)
 {
 	KeeperRun log = run_keeper(store, {"log"});
-	std::string problems = exit_problem(log, 0, "log");
+	KeeperRun ascii = run_keeper(store, {"log", "--format", "ascii"});
+	std::string problems = exit_problem(log, 0, "log") + exit_problem(ascii, 0, "log --format ascii");
 
-	problems += model.check(log.out);
+	problems += model.check(log.out, ascii.out_text());
 	KeeperRun verify = run_keeper(store, {"verify"});
 	if (no_tpm_expected()) {
 		if (verify.err.find("no TPM") == std::string::npos)

@@ -65,22 +65,38 @@ private:
 };
 
 /*
- * The sha1 binary list IMA would show had nothing been deleted: the list at
- * the start (nothing deleted yet), then every record measured since, in the
- * order measured. Only this program may measure files meanwhile.
+ * The lists IMA would show had nothing been deleted, sha1 binary and ascii:
+ * the lists at the start (nothing deleted yet), then every record measured
+ * since, in the order measured, each as the kernel showed it. The model is
+ * built from the kernel's own bytes, read before the keeper could save them,
+ * never from what a keeper printed. Only this program may measure files
+ * meanwhile.
  */
 class LogModel {
 public:
-	/* Starts from the kernel's current list. */
+	/* Starts from the kernel's current lists. */
 	void start();
-	/* Starts from @full_log, a full log checked otherwise. */
-	void start_from(const Bytes &full_log);
+	/* Starts from @full_log and @full_ascii, a full log checked otherwise. */
+	void start_from(const Bytes &full_log, const std::string &full_ascii);
 	bool started() const { return started_; }
 
-	/* create_measurement() @count times; the records are expected next. */
+	/*
+	 * create_measurement() @count times, and takes the records from the
+	 * kernel's lists; they are expected next. Throws if the kernel's
+	 * lists do not end with them: nothing may delete meanwhile.
+	 */
 	void measure(int count);
-	/* Another process measured @path: its record is expected next. */
-	void expect(const std::string &path) { measured_.push_back(path); }
+	/*
+	 * measure() while a keeper runs: the records a keeper saved before
+	 * they could be read are expected by file name and record only; the
+	 * rest as measure() takes them.
+	 */
+	void measure_while_saving(int count);
+	/*
+	 * Another process measured @path, and a keeper may have saved it
+	 * already: its record is expected next, by file name only.
+	 */
+	void expect(const std::string &path);
 	/*
 	 * @count violations of the file @path (a new one if empty, measured
 	 * first): records identical byte for byte, as IMA never deduplicates
@@ -92,23 +108,53 @@ public:
 	std::string measure_violations(int count, std::string path = "");
 
 	/*
-	 * Compares @full_log with the model: it must start with what the
-	 * model has, followed by exactly the records measured since. Returns
-	 * the problems, or an empty string; the model takes @full_log as its
-	 * new state either way.
+	 * Compares @full_log and @full_ascii (a keeper's "log" in both formats)
+	 * with the model: each must be what the model had, followed by exactly
+	 * the records expected since, byte for byte as the kernel showed them.
+	 * Returns the problems, or an empty string. The model then holds what
+	 * it expected; of the records it expected by name only, it takes what
+	 * @full_log and @full_ascii show, once their names were checked.
 	 */
-	std::string check(const Bytes &full_log);
+	std::string check(const Bytes &full_log, const std::string &full_ascii);
 
 	const Bytes &log() const { return log_; }
+	const std::string &ascii() const { return ascii_; }
 	/* The files measured since the last check, in order. */
-	const std::vector<std::string> &measured() const { return measured_; }
+	std::vector<std::string> measured() const;
 	std::vector<Record> records() const;
+	/* How many records were expected by name only, not seen in the kernel. */
+	std::size_t expected_by_name() const { return by_name_; }
 
 private:
+	struct Expected {
+		std::string file_name;
+		/* As the kernel showed it; empty if it was never seen there. */
+		Bytes binary;
+		std::string ascii;
+	};
+
+	/* Takes the last @count records the kernel shows, which must be @names. */
+	void take_from_kernel(const std::vector<std::string> &names, bool while_saving);
+
 	bool started_ = false;
 	Bytes log_;
-	std::vector<std::string> measured_;
+	std::string ascii_;
+	std::vector<Expected> expected_;
+	std::size_t by_name_ = 0;
 };
+
+/*
+ * The kernel's sha1 lists, binary and ascii, read until both show the same
+ * records (a record measured between the two reads is read again).
+ */
+struct KernelLists {
+	Bytes binary;
+	std::string ascii;
+	/* Where each binary record begins, then the end; and each ascii line. */
+	std::vector<std::size_t> binary_bounds;
+	std::vector<std::size_t> ascii_bounds;
+};
+KernelLists read_kernel_lists();
 
 /* Waits until @done() holds, looking every 50 ms; false after @timeout. */
 bool eventually(const std::function<bool()> &done, std::chrono::seconds timeout);
