@@ -243,10 +243,10 @@ EXIT STATUS
 
        4      the disk failed to make the store durable (fsync): a save
               whose fsync failed deletes nothing. The next start (the unit
-              restarts) syncs the store again and settles the last group:
-              with N it is rolled back and saved again; with prompt the
-              kernel's staged copy is deleted once the store's copy reads
-              back whole.
+              restarts) settles the last group: the kernel still holds
+              its records (in the current list with N, staged with
+              prompt), so the group is rolled back and saved again, never
+              trusted as it reads back.
 
 )";
 
@@ -651,7 +651,7 @@ int main(int argc, char **argv)
 		std::fprintf(stderr,
 			     "ima-keeper: %s: the store may not be on disk as written; the next "
 			     "start settles its last group by PCR 10 (written again if the kernel "
-			     "still holds its records)\n",
+			     "still holds its records, as it does after a failed fsync)\n",
 			     e.what());
 		return kExitNotDurable;
 	} catch (const std::exception &e) {

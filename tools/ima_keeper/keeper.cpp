@@ -270,7 +270,9 @@ std::uint64_t Keeper::adopt(const Bytes &sha1_list, bool check_pcr)
 
 /*
  * What an interrupted transaction can leave, and what to do:
- *  - a pending group whose records are staged: D was not written; write it;
+ *  - a pending group whose records are staged: D was not written; roll the
+ *    group back and save the staged records again (the store's copy may
+ *    not be on disk: a failed fsync);
  *  - another pending group: @decision (PCR 10, logs.h) tells whether the
  *    kernel deleted it. If not (a crash before N, or ESTALE and a kexec),
  *    roll it back: the records are saved again from the kernel; if so,
@@ -286,14 +288,17 @@ std::uint64_t Keeper::reconcile(Writers &writers, const std::optional<PendingDec
 		Bytes kernel = staged;
 
 		ima::append(kernel, current);
-		/* Only this keeper stages, and it stages nothing while a group is pending. */
+		/*
+		 * Only this keeper stages, and it stages nothing while a group
+		 * is pending. The kernel still holds the group's records: they
+		 * are saved again rather than trusting the store's copy, which
+		 * a failed fsync may have left in the page cache only (a disk
+		 * that failed one fsync may report the next one as done).
+		 */
 		if (!staged.empty() && staged == decision->group_bytes()) {
-			if (int error = send(writers.staged.get(), "D\n"))
-				request_failed("D\n", error);
-			store_->mark_deleted();
-			staged.clear();
+			store_->roll_back();
 			say("reconcile: " + group_summary(*pending) +
-			    " was saved but still staged: deleted it now");
+			    " was saved but is still staged: saving it again");
 		} else if (PendingFate fate = decision->decide(kernel); !fate.deleted) {
 			store_->roll_back();
 			say("reconcile: " + group_summary(*pending) +

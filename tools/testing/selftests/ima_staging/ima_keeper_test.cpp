@@ -1100,7 +1100,7 @@ KTAP_TEST(estale_keeps_the_group_until_the_next_save_settles_it)
 
 		KeeperRun next = save(flavor);
 		EXPECT_EQ(next.exit_code, 0);
-		EXPECT_TRUE(contains(next.err, flavor == "prompt" ? "still staged: deleted it now"
+		EXPECT_TRUE(contains(next.err, flavor == "prompt" ? "still staged: saving it again"
 								 : "by PCR 10"));
 		ktap::note(next.err.substr(0, next.err.empty() ? 0 : next.err.size() - 1));
 		expect_kernel_emptied();
@@ -1597,40 +1597,67 @@ KTAP_TEST(a_damaged_group_is_refused_only_to_its_readers)
 		    Bytes(repaired.begin() + static_cast<std::ptrdiff_t>(end), repaired.end()));
 }
 
+/* The kind of each entry of the journal @path (the u32 at offset 4). */
+std::vector<std::uint32_t> journal_kinds(const std::string &path)
+{
+	const Bytes journal = read_file(path);
+	std::vector<std::uint32_t> kinds;
+
+	for (std::size_t at = 0; at + kJournalEntry <= journal.size(); at += kJournalEntry)
+		kinds.push_back(static_cast<std::uint32_t>(journal[at + 4]) |
+				static_cast<std::uint32_t>(journal[at + 5]) << 8 |
+				static_cast<std::uint32_t>(journal[at + 6]) << 16 |
+				static_cast<std::uint32_t>(journal[at + 7]) << 24);
+	return kinds;
+}
+
 /*
  * The disk fails the fsync of a group's saved entry: nothing is deleted,
- * the keeper exits 4, and the next save settles the group by PCR 10 (the
- * kernel still holds its records: rolled back) and writes it again.
+ * the keeper exits 4, and the next save finds the kernel still holding the
+ * group's records (by PCR 10 with N, staged with prompt): it rolls the
+ * group back and writes it again, whatever the store's copy reads back as.
  */
 KTAP_TEST(a_failed_fsync_deletes_nothing_and_the_next_save_writes_again)
 {
 	set_up();
 	model().measure(3);
 	ASSERT_EQ(save("prompt").exit_code, 0);
-	model().measure(3);
-	/*
-	 * N, where the kernel allows it: the records stay in the current list
-	 * until the deletion (A moves them to the staged list).
-	 */
-	const std::string flavor = flavors().back();
-	ListState lists = capture_lists();
-	KeeperRun failed = save(flavor, {.fault = "fsync-journal", .without_cap_sys_admin = false});
-	EXPECT_EQ(failed.exit_code, kNotDurableExit);
-	EXPECT_TRUE(contains(failed.err, "fsync " + kStoreJournal));
-	EXPECT_TRUE(contains(failed.err, "settles its last group by PCR 10"));
-	if (flavor == "n")
-		EXPECT_EQ(lists_changed_since(lists), "");
-	expect_full_log_is_the_model();
+	for (const std::string &flavor : flavors()) {
+		ktap::ScopedContext context("--flavor " + flavor);
 
-	KeeperRun next = save(flavor);
-	EXPECT_EQ(next.exit_code, 0);
-	ktap::note("the next save: ", next.err);
-	/* With prompt the records are still staged: the group is kept, the staged copy deleted. */
-	if (flavor == "n")
-		EXPECT_TRUE(contains(next.err, "rolled it back"));
-	expect_kernel_emptied();
-	expect_full_log_is_the_model();
-	EXPECT_TRUE(read_file(kStoreData) == model().log());
+		model().measure(3);
+		ListState lists = capture_lists();
+		KeeperRun failed = save(flavor, {.fault = "fsync-journal",
+						 .without_cap_sys_admin = false});
+		EXPECT_EQ(failed.exit_code, kNotDurableExit);
+		EXPECT_TRUE(contains(failed.err, "fsync " + kStoreJournal));
+		EXPECT_TRUE(contains(failed.err, "settles its last group by PCR 10"));
+		/* N leaves the lists as they were; A moved the records to the staged list. */
+		if (flavor == "n")
+			EXPECT_EQ(lists_changed_since(lists), "");
+		else
+			EXPECT_EQ(read_measurement_count(), 0ul);
+		expect_full_log_is_the_model();
+
+		KeeperRun next = save(flavor);
+		EXPECT_EQ(next.exit_code, 0);
+		ktap::note("the next save: ", next.err);
+		/*
+		 * The kernel still holds the records (staged with prompt): the
+		 * group is taken back and written again, never trusted as it
+		 * reads back.
+		 */
+		EXPECT_TRUE(contains(next.err, flavor == "n" ? "rolled it back"
+							     : "still staged: saving it again"));
+		/* The journal ends: rolled back (3), begun again (4), saved (1), deleted (2). */
+		const std::vector<std::uint32_t> kinds = journal_kinds(kStoreJournal);
+		ASSERT_GE(kinds.size(), 4u);
+		EXPECT_EQ(std::vector<std::uint32_t>(kinds.end() - 4, kinds.end()),
+			  (std::vector<std::uint32_t>{3, 4, 1, 2}));
+		expect_kernel_emptied();
+		expect_full_log_is_the_model();
+		EXPECT_TRUE(read_file(kStoreData) == model().log());
+	}
 }
 
 KTAP_TEST(a_full_disk_deletes_nothing)
