@@ -88,7 +88,10 @@ DESCRIPTION
        deleted from the kernel. Whatever point the keeper is killed at, the
        next start reconciles the store with the kernel's lists: it finishes
        the deletion or rolls the group back, so that no record is lost and
-       none is saved twice.
+       none is saved twice. With a TPM, every start also checks that the
+       current log followed by the kernel's lists replays to PCR 10, and
+       says so if it does not: records were deleted that no store holds,
+       or the store lost some. Saving goes on.
 
 COMMANDS
        run    Save whenever the kernel's current list reaches --max-records
@@ -208,6 +211,12 @@ STORE
               the data: a damaged one is not trusted, and the keeper writes
               the current log's anew when it does not match; without one,
               groups are read whole.
+
+       DIR/logs/NNNNNN/pcr10_replays
+              PCR 10 after each group (with a TPM, in the bank decisions
+              use), so that decisions by PCR 10 read no old group. Derived
+              from the data, like the checkpoints: a slot that does not
+              check out is replayed again from the groups.
 
        DIR/lock
               Held by the running keeper.

@@ -130,6 +130,43 @@ Keeper::Keeper(std::string store_dir, Flavor flavor) : dir_(std::move(store_dir)
 	for (const std::string &done : prepare_store_root(dir_))
 		say("store: " + done);
 	open_current_log();
+	check_log_against_pcr();
+}
+
+/*
+ * The current log followed by the kernel's lists replays to PCR 10 (with
+ * or without a pending group, which the next transaction settles), or
+ * records were deleted that the store does not hold, or it lost some: said
+ * at every start, never a reason to stop saving what the kernel holds.
+ * With a TPM, keeps PCR 10 after each group (replays.h), so that this and
+ * every later decision by PCR 10 reads no group.
+ */
+void Keeper::check_log_against_pcr()
+{
+	std::optional<ima::HashAlgo> bank = decision_bank();
+
+	if (!bank)
+		return;
+	store_->keep_replays(*bank);
+	say_store_notes(*store_);
+	std::string bank_name(ima::hash_name(*bank));
+	std::size_t groups = store_->groups().size();
+	try {
+		std::vector<ima::PcrReplay> candidates;
+		if (store_->pending_group())
+			candidates.push_back(store_->replay_after(groups - 1, *bank));
+		candidates.push_back(store_->replay_after(groups, *bank));
+		if (!candidate_matching_pcr(candidates, *bank))
+			say("the log " + log_->path + " followed by the kernel's lists does not "
+			    "replay to PCR 10 (" + bank_name + "): the kernel deleted records the "
+			    "store does not hold, or the store lost some; saving goes on, and the "
+			    "full log will not verify (ima-keeper verify)");
+	} catch (const PcrUndecided &error) {
+		say("could not check the log " + log_->path + " against PCR 10 now: " +
+		    error.what());
+	} catch (const StoreCorrupted &error) {
+		say("could not check the log " + log_->path + " against PCR 10: " + error.what());
+	}
 }
 
 void Keeper::take_system_lock()

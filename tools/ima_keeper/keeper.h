@@ -91,6 +91,7 @@ private:
 
 	void take_system_lock();
 	void open_current_log();
+	void check_log_against_pcr();
 	std::uint64_t transaction(bool save_current);
 	std::uint64_t reconcile(Writers &writers, const std::optional<PendingDecision> &decision);
 	std::uint64_t save_staged_list(Writers &writers);

@@ -67,29 +67,20 @@ bool has_single_log_layout(const std::string &root)
 	return false;
 }
 
-/* Replays of a log in one bank, from one read of its groups. */
-struct LogReplays {
-	/* Of the groups before the pending one, if a group is pending. */
-	std::optional<ima::PcrReplay> before_pending;
-	ima::PcrReplay all;
-	/* The pending group's bytes. */
-	Bytes pending_bytes;
-};
-
-LogReplays replay_log(const Store &log, ima::HashAlgo bank)
+/*
+ * What PCR 10 may hold before the kernel's lists, in @bank: the log without
+ * its pending group if it has one, then the whole log. From the replays
+ * file (replays.h): no group is read unless its slot is missing.
+ */
+std::vector<ima::PcrReplay> log_candidates(const Store &log, ima::HashAlgo bank)
 {
-	LogReplays replays{std::nullopt, ima::PcrReplay(bank), {}};
-	Bytes bytes;
+	std::vector<ima::PcrReplay> candidates;
+	std::size_t groups = log.groups().size();
 
-	for (const Group &group : log.groups()) {
-		log.read_group(group, bytes);
-		if (group.state == Group::State::pending) {
-			replays.before_pending = replays.all;
-			replays.pending_bytes = bytes;
-		}
-		extend_with_list(replays.all, bytes, bank);
-	}
-	return replays;
+	if (log.pending_group())
+		candidates.push_back(log.replay_after(groups - 1, bank));
+	candidates.push_back(log.replay_after(groups, bank));
+	return candidates;
 }
 
 /* The first record of the kernel's lists, as a cold boot begins them. */
@@ -118,11 +109,9 @@ bool boot_continues(const Store &log, std::string &note)
 
 	if (!bank)
 		return !kernel_lists_begin_with_boot_aggregate();
-	LogReplays replays = replay_log(log, *bank);
 	std::vector<ima::PcrReplay> candidates(1, ima::PcrReplay(*bank));
-	if (replays.before_pending)
-		candidates.push_back(*replays.before_pending);
-	candidates.push_back(replays.all);
+	for (ima::PcrReplay &candidate : log_candidates(log, *bank))
+		candidates.push_back(std::move(candidate));
 	std::optional<std::size_t> matching = candidate_matching_pcr(candidates, *bank);
 	if (!matching)
 		note = "PCR 10 (" + std::string(ima::hash_name(*bank)) + ") matches neither the " +
@@ -250,13 +239,9 @@ PendingDecision::PendingDecision(const Store &log) : bank_(decision_bank())
 
 	if (!pending)
 		throw std::logic_error("no pending group in " + log.dir());
-	if (!bank_) {
-		log.read_group(*pending, pending_bytes_);
-		return;
-	}
-	LogReplays replays = replay_log(log, *bank_);
-	pending_bytes_ = std::move(replays.pending_bytes);
-	candidates_ = {*replays.before_pending, replays.all};
+	log.read_group(*pending, pending_bytes_);
+	if (bank_)
+		candidates_ = log_candidates(log, *bank_);
 }
 
 PendingFate PendingDecision::decide(const Bytes &kernel) const

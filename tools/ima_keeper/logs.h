@@ -88,7 +88,10 @@ struct PendingFate {
 
 class PendingDecision {
 public:
-	/* Replays the log with and without its pending group: O(log). */
+	/*
+	 * Reads the pending group, and PCR 10 before and after it from the
+	 * replays file (replays.h); replays groups only where it has no slot.
+	 */
 	explicit PendingDecision(const Store &log);
 
 	/* @kernel: the kernel's lists (read_kernel_lists()). Throws PcrUndecided. */

@@ -437,6 +437,7 @@ const Group &Store::append_group(ByteView bytes, std::uint64_t records, Flavor f
 	next_number_++;
 	data_size_ = group.offset + group.length;
 	groups_.push_back(group);
+	write_replay_after_append(bytes);
 	return groups_.back();
 }
 
@@ -483,6 +484,8 @@ void Store::roll_back()
 	truncate_checkpoints(checkpoints_offset(group));
 	groups_.pop_back();
 	data_size_ = group.offset;
+	if (replays_bank_)
+		keep_replays(*replays_bank_);
 }
 
 } // namespace keeper

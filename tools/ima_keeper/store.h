@@ -74,8 +74,11 @@
 
 #include "checkpoints.h"
 #include "ima/bytes.h"
+#include "ima/hash.h"
+#include "ima/replay.h"
 #include "ima/sys.h"
 #include "journal.h"
+#include "replays.h"
 #include "store_files.h"
 
 namespace keeper {
@@ -110,6 +113,7 @@ public:
 	std::string data_path() const { return dir_ + "/" + kDataFileName; }
 	std::string journal_path() const { return dir_ + "/" + kJournalFileName; }
 	std::string checkpoints_path() const { return dir_ + "/" + kCheckpointsFileName; }
+	std::string replays_path() const { return dir_ + "/" + kReplaysFileName; }
 
 	/* The committed groups, rolled back ones left out. */
 	const std::vector<Group> &groups() const { return groups_; }
@@ -154,6 +158,22 @@ public:
 	 * is full; a failed write of the checkpoints only gives them up.
 	 */
 	const Group &append_group(ima::ByteView bytes, std::uint64_t records, Flavor flavor);
+	/*
+	 * PCR 10 in @bank after the first @count committed groups: from the
+	 * replays file (replays.h) if its slot checks out, else replayed from
+	 * the last slot before it that does, reading the groups between
+	 * (StoreCorrupted if one of them is damaged).
+	 */
+	ima::PcrReplay replay_after(std::size_t count, ima::HashAlgo bank) const;
+	/*
+	 * Write mode: makes the replays file hold, in @bank, a slot for each
+	 * committed group (cutting slots past them, replaying the groups of
+	 * missing slots and of slots that do not check out), then writes
+	 * one with each group saved. Best effort, as with the checkpoints:
+	 * a damaged group leaves its slot and those after it missing.
+	 */
+	void keep_replays(ima::HashAlgo bank);
+
 	/* Records that the kernel deleted the pending group's records. */
 	void mark_deleted();
 	/* Records that the log goes on in the boot @boot_id. */
@@ -184,6 +204,9 @@ private:
 	void append_entry(EntryKind kind, const Group &group, const std::string &consequence);
 	void append_entry_bytes(ima::Bytes entry, EntryKind kind, const std::string &consequence);
 	void abandon_begun_group(const Group &group);
+	std::vector<std::optional<ima::Bytes>> load_replays(ima::HashAlgo bank) const;
+	void write_replays(ima::HashAlgo bank);
+	void write_replay_after_append(ima::ByteView bytes);
 
 	std::string dir_;
 	Mode mode_;
@@ -211,6 +234,9 @@ private:
 	std::optional<Group> rolled_back_;
 	std::vector<std::string> repairs_;
 	std::vector<std::string> notes_;
+	/* Write mode, once keep_replays() was called: PCR 10 after the last group. */
+	std::optional<ima::HashAlgo> replays_bank_;
+	std::optional<ima::Bytes> last_replay_;
 };
 
 } // namespace keeper

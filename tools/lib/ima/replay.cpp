@@ -11,6 +11,14 @@ PcrReplay::PcrReplay(HashAlgo bank, std::uint32_t pcr)
 {
 }
 
+PcrReplay::PcrReplay(HashAlgo bank, ByteView value, std::uint32_t pcr)
+	: bank_(bank), pcr_(pcr), value_(value.begin(), value.end())
+{
+	if (value_.size() != digest_size(bank))
+		throw std::invalid_argument("a " + std::to_string(value_.size()) + "-byte value for "
+					    "the " + std::string(hash_name(bank)) + " bank");
+}
+
 void PcrReplay::extend(const Record &record)
 {
 	if (record.pcr != pcr_)

@@ -25,6 +25,12 @@ inline constexpr std::uint32_t kImaPcr = 10;
 class PcrReplay {
 public:
 	explicit PcrReplay(HashAlgo bank, std::uint32_t pcr = kImaPcr);
+	/*
+	 * Goes on from @value, what the PCR held after records replayed
+	 * elsewhere (extended() counts from here). Throws
+	 * std::invalid_argument if @value is not a digest of @bank.
+	 */
+	PcrReplay(HashAlgo bank, ByteView value, std::uint32_t pcr = kImaPcr);
 
 	/*
 	 * Extends the record if it belongs to this PCR. Throws

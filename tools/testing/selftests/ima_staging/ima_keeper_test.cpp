@@ -54,6 +54,7 @@ const std::string kLog = kStore + "/logs/000001";
 const std::string kStoreData = kLog + "/binary_runtime_measurements";
 const std::string kStoreJournal = kLog + "/journal";
 const std::string kStoreCheckpoints = kLog + "/sha256_checkpoints";
+const std::string kStoreReplays = kLog + "/pcr10_replays";
 const std::string kViewDir = "/tmp/keeper-view";
 const std::string kFiller = kStoreMount + "/filler";
 constexpr std::size_t kJournalEntry = 96;
@@ -61,6 +62,8 @@ constexpr std::size_t kJournalEntry = 96;
 constexpr std::size_t kCheckpointInterval = 65536;
 constexpr std::size_t kCheckpointsHeader = 16;
 constexpr std::size_t kCheckpointSlot = 64;
+constexpr std::size_t kReplaysHeader = 16;
+constexpr std::size_t kReplaySlot = 80;
 /* ima-keeper's exit status for a store that does not check out. */
 constexpr int kStoreCorruptedExit = 3;
 constexpr int kNotDurableExit = 4;
@@ -1123,8 +1126,9 @@ KTAP_TEST(a_single_log_store_is_converted_by_the_keeper)
 	for (std::string name : {"binary_runtime_measurements", "journal"})
 		if (::rename((kLog + "/" + name).c_str(), (kStore + "/" + name).c_str()))
 			throw_errno("move " + kLog + "/" + name);
-	/* Keepers of that layout wrote no checkpoints. */
-	if (::unlink(kStoreCheckpoints.c_str()) || ::rmdir(kLog.c_str()) ||
+	/* Keepers of that layout wrote no checkpoints, and kept no PCR 10 replays. */
+	if (::unlink(kStoreCheckpoints.c_str()) ||
+	    (::unlink(kStoreReplays.c_str()) && errno != ENOENT) || ::rmdir(kLog.c_str()) ||
 	    ::rmdir((kStore + "/logs").c_str()))
 		throw_errno("remove " + kLog);
 	std::map<std::string, Bytes> files = store_files();
@@ -1139,6 +1143,8 @@ KTAP_TEST(a_single_log_store_is_converted_by_the_keeper)
 	EXPECT_EQ(run.exit_code, 0);
 	EXPECT_TRUE(contains(run.err, "moved the log of the single-log layout to " + kLog));
 	EXPECT_TRUE(contains(run.err, "wrote " + kStoreCheckpoints + " anew from the data"));
+	if (!no_tpm_expected())
+		EXPECT_TRUE(contains(run.err, " to " + kStoreReplays));
 	expect_full_log_is_the_model();
 	EXPECT_TRUE(read_file(kStoreData) == model().log());
 	EXPECT_FALSE(path_exists(kStore + "/journal"));
@@ -1581,8 +1587,29 @@ KTAP_TEST(a_damaged_group_is_refused_only_to_its_readers)
 
 	model().measure(2);
 	EXPECT_EQ(save("prompt").exit_code, 0);
+	/*
+	 * A save killed after the deletion leaves its group pending: readers
+	 * and the next save settle it by PCR 10 before and after it, kept
+	 * beside the log, without reading the damaged group.
+	 */
+	model().measure(2);
+	EXPECT_EQ(save(flavors().back(), {.fault = "deleted", .without_cap_sys_admin = false})
+			  .exit_code,
+		  kKilledExit);
+	KeeperRun pending_tail =
+		run_keeper(kStore, {"log", "--from", std::to_string(first_record + records)});
+	EXPECT_EQ(pending_tail.exit_code, 0);
+	if (pending_tail.exit_code)
+		ktap::note(pending_tail.describe());
+	KeeperRun settled = save("prompt");
+	EXPECT_EQ(settled.exit_code, 0);
+	if (!no_tpm_expected())
+		EXPECT_TRUE(contains(settled.err, "was deleted from the kernel (by PCR 10"));
+	if (settled.exit_code)
+		ktap::note(settled.describe());
 	KeeperRun tail = run_keeper(kStore, {"log", "--from", std::to_string(first_record + records)});
 	EXPECT_EQ(tail.exit_code, 0);
+	EXPECT_TRUE(tail.out == pending_tail.out);
 	KeeperRun whole = run_keeper(kStore, {"log"});
 	EXPECT_EQ(whole.exit_code, kStoreCorruptedExit);
 	EXPECT_FALSE(contains(whole.err, "move"));
@@ -1595,6 +1622,101 @@ KTAP_TEST(a_damaged_group_is_refused_only_to_its_readers)
 	ASSERT_TRUE(repaired.size() > end);
 	EXPECT_TRUE(tail.out ==
 		    Bytes(repaired.begin() + static_cast<std::ptrdiff_t>(end), repaired.end()));
+}
+
+/* The committed groups of the current log, as "ima-keeper boots" counts them. */
+std::size_t groups_in_current_log()
+{
+	const std::string boots = run_keeper(kStore, {"boots"}).out_text();
+	const std::size_t line = boots.find(kLog + ": ");
+	const std::size_t in = boots.find(" records in ", line);
+
+	if (line == std::string::npos || in == std::string::npos)
+		throw std::runtime_error("ima-keeper boots does not count the groups of " + kLog +
+					 ": " + boots);
+	return std::stoul(boots.substr(in + std::string_view(" records in ").size()));
+}
+
+/*
+ * PCR 10 after each group is kept beside the log (pcr10_replays): after a
+ * save that emptied the kernel's list, its last slot is what the TPM holds.
+ * A damaged slot, or a missing file, is written again by the next keeper
+ * from the groups, as it was.
+ */
+KTAP_TEST(pcr10_after_each_group_is_kept_and_written_again)
+{
+	set_up();
+	if (no_tpm_expected())
+		ktap::skip("needs a TPM (keeper-notpm: the keeper keeps no replays without one)");
+	model().measure(3);
+	ASSERT_EQ(save("prompt").exit_code, 0);
+	ASSERT_EQ(read_measurement_count(), 0ul);
+	const Bytes replays = read_file(kStoreReplays);
+	const std::size_t groups = groups_in_current_log();
+	ktap::note(groups, " groups, ", replays.size(), " bytes of ", kStoreReplays);
+	ASSERT_EQ(replays.size(), kReplaysHeader + groups * kReplaySlot);
+	const Bytes pcr = read_tpm_pcr("sha256", 10);
+	const std::size_t value_at = replays.size() - kReplaySlot + 40;
+	EXPECT_TRUE(Bytes(replays.begin() + static_cast<std::ptrdiff_t>(value_at),
+			  replays.begin() + static_cast<std::ptrdiff_t>(value_at + pcr.size())) == pcr);
+
+	for (const bool remove : {false, true}) {
+		ktap::ScopedContext context(remove ? "the file removed" : "its last slot damaged");
+		if (remove)
+			ASSERT_EQ(::unlink(kStoreReplays.c_str()), 0);
+		else
+			flip_byte(kStoreReplays, static_cast<off_t>(value_at));
+		KeeperRun next = save("prompt");
+		EXPECT_EQ(next.exit_code, 0);
+		EXPECT_TRUE(contains(next.err, "PCR 10 after " +
+						       std::to_string(remove ? groups : 1) +
+						       (remove && groups > 1 ? " groups" : " group")));
+		ktap::note(next.err.substr(0, next.err.empty() ? 0 : next.err.size() - 1));
+		EXPECT_TRUE(read_file(kStoreReplays) == replays);
+	}
+	expect_full_log_is_the_model();
+}
+
+/* --lose-records: the test that deletes records behind the keeper's back may run. */
+bool records_may_be_lost = false;
+
+/*
+ * Records deleted from the kernel that no store holds: every keeper start
+ * says the log followed by the kernel's lists does not replay to PCR 10,
+ * and saving goes on. After it no full log of this boot verifies: the
+ * keeper-lost suite runs it in a boot of its own.
+ */
+KTAP_TEST(records_deleted_behind_the_keepers_back_are_named_at_every_start)
+{
+	if (!records_may_be_lost)
+		ktap::skip("deletes records no store keeps, which every later test would "
+			   "see: only with --lose-records, in a boot of its own (keeper-lost)");
+	set_up();
+	if (no_tpm_expected())
+		ktap::skip("needs a TPM");
+	const std::string lost = "does not replay to PCR 10";
+	model().measure(2);
+	KeeperRun before = save("prompt");
+	EXPECT_EQ(before.exit_code, 0);
+	EXPECT_FALSE(contains(before.err, lost));
+
+	model().measure(3);
+	if (flavors().back() == "n") {
+		EXPECT_EQ(send_request(original_request_file(), "2\n"), 0);
+	} else {
+		EXPECT_EQ(send_request(staged_request_file(), "A\n"), 0);
+		EXPECT_EQ(send_request(staged_request_file(), "D\n"), 0);
+	}
+	for (int start = 0; start < 2; start++) {
+		ktap::ScopedContext context("start " + std::to_string(start + 1));
+		model().measure(1);
+		KeeperRun after = save("prompt");
+		EXPECT_EQ(after.exit_code, 0);
+		EXPECT_TRUE(contains(after.err, lost));
+		ktap::note(after.err.substr(0, after.err.empty() ? 0 : after.err.size() - 1));
+		expect_kernel_emptied();
+	}
+	EXPECT_EQ(run_keeper(kStore, {"verify"}).exit_code, 1);
 }
 
 /* The kind of each entry of the journal @path (the u32 at offset 4). */
@@ -2044,5 +2166,6 @@ int main(int argc, char **argv)
 
 	if (take_flag_option(args, "--no-tpm"))
 		expect_no_tpm();
+	records_may_be_lost = take_flag_option(args, "--lose-records");
 	return ktap::run(static_cast<int>(args.size() - 1), args.data());
 }
