@@ -9,9 +9,10 @@ DEPS_KERNEL=(
 	"$LINUX_SOURCE_PKG" build-essential flex bison bc libelf-dev libssl-dev
 	cpio python3 ccache xz-utils patch
 )
+# openssl: the key the keeper tests sign files with (guest_populate).
 DEPS_GUEST=(
 	busybox-static tpm2-tools libtss2-tcti-device0 ima-evm-utils
-	kexec-tools cpio gzip libfuse3-dev nettle-dev
+	kexec-tools cpio gzip libfuse3-dev nettle-dev openssl
 )
 # e2fsprogs: mke2fs, for the disk of a suite with disk= (scripts/suites).
 DEPS_VM=(qemu-system-x86 swtpm swtpm-tools e2fsprogs)

@@ -89,6 +89,7 @@ guest_inputs() {
 		done < <(selftests_programs)
 	} | LC_ALL=C sort -u | xargs -r sha256sum
 	echo "layout: base image and one archive per test program"
+	echo "signing key: $GUEST_TEST_DIR/ima-signing-key.pem, RSA 2048"
 	# By content: another checkout of the same scripts changes nothing.
 	for f in init demo.sh ktap-run; do
 		printf '%s guest/%s\n' "$(sha256sum <"$SCRIPTS/guest/$f")" "$f"
@@ -122,6 +123,9 @@ guest_populate() {
 	done < <(host_binaries)
 	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
 	printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+	# A throwaway key the keeper tests sign files with (evmctl ima_sign).
+	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+		-out "$root$GUEST_TEST_DIR/ima-signing-key.pem" 2>/dev/null
 	install -m 755 "$SCRIPTS/guest/init" "$root/init"
 	install -m 755 "$SCRIPTS/guest/demo.sh" "$root/demo.sh"
 	install -m 755 "$SCRIPTS/guest/ktap-run" "$root/bin/ktap-run"

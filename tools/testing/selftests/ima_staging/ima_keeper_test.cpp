@@ -36,6 +36,7 @@
 
 #include "ktap.h"
 #include "lib/agent.h"
+#include "lib/kernel.h"
 #include "lib/ima.h"
 #include "lib/keeper.h"
 #include "lib/options.h"
@@ -1717,6 +1718,106 @@ KTAP_TEST(records_deleted_behind_the_keepers_back_are_named_at_every_start)
 		expect_kernel_emptied();
 	}
 	EXPECT_EQ(run_keeper(kStore, {"verify"}).exit_code, 1);
+}
+
+/* The files the signing test creates: tmpfs, owned by the uid the guest's policy measures. */
+const std::string kSignedDir = "/tmp/keeper_signed";
+constexpr uid_t kSignedOwner = 4242;
+const std::string kSigningKey = "/opt/ima_staging/ima-signing-key.pem";
+
+/*
+ * The template fields of the booted template (ima_template_fmt=, else
+ * ima_template=; the built-in templates by their formats).
+ */
+std::vector<std::string> booted_template_fields()
+{
+	KernelCmdline cmdline = KernelCmdline::from_proc();
+	std::string format = cmdline.value("ima_template_fmt").value_or(
+		cmdline.value("ima_template").value_or(std::string(kImaNgTemplate)));
+	const std::map<std::string, std::string> builtin = {
+		{"ima", "d|n"}, {"ima-ng", "d-ng|n-ng"}, {"ima-sig", "d-ng|n-ng|sig"},
+		{"ima-buf", "d-ng|n-ng|buf"}, {"ima-modsig", "d-ng|n-ng|sig|d-modsig|modsig"},
+		{"evm-sig", "d-ng|n-ng|evmsig|xattrnames|xattrlengths|xattrvalues|iuid|igid|imode"}};
+	std::vector<std::string> fields;
+
+	if (auto known = builtin.find(format); known != builtin.end())
+		format = known->second;
+	for (std::size_t at = 0, end; at <= format.size(); at = end + 1) {
+		end = std::min(format.find('|', at), format.size());
+		fields.push_back(format.substr(at, end - at));
+	}
+	return fields;
+}
+
+/* Field @index of @record's template data (u32 length, then the bytes, for each). */
+Bytes template_field(const Record &record, std::size_t index)
+{
+	const Bytes &data = record.template_data;
+	std::size_t at = 0;
+
+	for (std::size_t i = 0;; i++) {
+		if (at + 4 > data.size())
+			throw std::runtime_error("template data ends before field " +
+						 std::to_string(index));
+		std::size_t length = load_le32(data, at);
+		if (at + 4 + length > data.size())
+			throw std::runtime_error("template field " + std::to_string(i) + " overruns");
+		if (i == index)
+			return Bytes(data.begin() + static_cast<std::ptrdiff_t>(at + 4),
+				     data.begin() + static_cast<std::ptrdiff_t>(at + 4 + length));
+		at += 4 + length;
+	}
+}
+
+/*
+ * Signed files (evmctl ima_sign with a test key: security.ima on tmpfs)
+ * are recorded with their signatures in the sig field: the keeper saves
+ * and serves those records byte for byte as the kernel showed them, in
+ * both formats, from any record on.
+ */
+KTAP_TEST(signed_files_keep_their_signatures)
+{
+	set_up();
+	const std::vector<std::string> fields = booted_template_fields();
+	const auto sig = std::ranges::find(fields, "sig");
+	if (sig == fields.end())
+		ktap::skip("the booted template has no sig field (keeper-ima-sig and "
+			   "keeper-custom-fmt sign files)");
+	::mkdir(kSignedDir.c_str(), 0700);
+	std::vector<std::string> signed_files;
+	for (int i = 0; i < 3; i++) {
+		const std::string path = kSignedDir + "/signed-" + std::to_string(::getpid()) + "-" +
+					 std::to_string(i);
+		write_file(path, as_bytes("signed file " + path + "\n"));
+		/* Signed first: evmctl reads the file, which is measured once owned so. */
+		CommandResult signing = run_command({"evmctl", "ima_sign", "--hashalgo", "sha256",
+						     "--key", kSigningKey, path});
+		if (signing.exit_code)
+			ktap::note("evmctl ima_sign: ", signing.output);
+		ASSERT_EQ(signing.exit_code, 0);
+		ASSERT_EQ(::chown(path.c_str(), kSignedOwner, kSignedOwner), 0);
+		read_file(path);
+		signed_files.push_back(path);
+	}
+	model().take(signed_files);
+	const std::vector<Record> kernel = read_binary_list("sha1");
+	ASSERT_GE(kernel.size(), signed_files.size());
+	const std::size_t sig_index = static_cast<std::size_t>(sig - fields.begin());
+	for (std::size_t i = kernel.size() - signed_files.size(); i < kernel.size(); i++) {
+		const Bytes signature = template_field(kernel[i], sig_index);
+		/* A signature v2 header (type 3, version 2) and an RSA-2048 signature. */
+		EXPECT_GT(signature.size(), 256u);
+		EXPECT_EQ(signature.empty() ? 0 : signature[0], 3);
+	}
+	ASSERT_EQ(save("prompt").exit_code, 0);
+	expect_full_log_is_the_model();
+	const std::vector<std::size_t> bounds = sha1_record_bounds(model().log());
+	const std::size_t first = bounds.size() - 1 - signed_files.size();
+	KeeperRun from = run_keeper(kStore, {"log", "--from", std::to_string(first)});
+	EXPECT_EQ(from.exit_code, 0);
+	EXPECT_TRUE(from.out == Bytes(model().log().begin() +
+					      static_cast<std::ptrdiff_t>(bounds.at(first)),
+				      model().log().end()));
 }
 
 /* The kind of each entry of the journal @path (the u32 at offset 4). */

@@ -87,6 +87,11 @@ public:
 	 */
 	void measure(int count);
 	/*
+	 * The caller measured the files @names, in order: their records are
+	 * taken from the kernel's lists as measure() takes them.
+	 */
+	void take(const std::vector<std::string> &names) { take_from_kernel(names, false); }
+	/*
 	 * measure() while a keeper runs: the records a keeper saved before
 	 * they could be read are expected by file name and record only; the
 	 * rest as measure() takes them.
