@@ -351,6 +351,8 @@ gate_bisect() {
 	mapfile -t paths < <(series_git diff --name-only base HEAD | grep -v '^tools/')
 	lock_cache
 	cp "$out/.config" "$config"
+	# The test kernel's build directory holds each patch's state from now on.
+	rm -f "$out.built-inputs"
 	while read -r c; do
 		i=$((i + 1))
 		subject=$(series_git log -1 --format=%s "$c")

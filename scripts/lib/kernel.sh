@@ -111,14 +111,39 @@ kernel_configure() {
 	cp "$cfg/.config" "$out/.config"
 }
 
+# What a built image depends on beyond its configuration's inputs: the
+# configuration itself and every file the project puts into the tree but
+# under tools/, which the image is not built from (the rest of the tree is
+# the pristine base, whose version is among the configuration's inputs).
+kernel_build_inputs() {
+	local out=$1 inputs=$2
+	printf '%s\n' "$inputs"
+	sha256sum <"$out/.config"
+	(cd "$SRC" && touched_paths | while read -r path; do
+		if [[ -f "$path" && "$path" != tools/* ]]; then
+			printf '%s\n' "$path"
+		fi
+	done | xargs -r -d '\n' sha256sum --)
+}
+
+# Builds the image unless the last build that completed had the same inputs:
+# make takes ten seconds to find nothing to do in a tree this size.
 kernel_build() {
-	local variant=$1 log out
+	local variant=$1 log out stamp inputs
 	out=$(kernel_dir "$variant")
+	stamp="$out.built-inputs"
 	log=$(new_log "kernel-$variant")
 	kernel_configure "$variant" "$log"
+	inputs=$(kernel_build_inputs "$out" "$(cat "$out.config/inputs")")
+	if [[ -f "$(kernel_image "$variant")" && "$inputs" == "$(cat "$stamp" 2>/dev/null)" ]]; then
+		say "kernel[$variant]: up to date ($(kernel_image "$variant"))"
+		return 0
+	fi
+	rm -f "$stamp"
 	say "kernel[$variant]: building (log: $log)"
 	mkdir -p "$CCACHE_DIR"
 	run_logged "$log" "${KMAKE[@]}" O="$out" -j"$(nproc)" bzImage
 	[[ -f "$(kernel_image "$variant")" ]] || die "no bzImage after build (log: $log)"
+	printf '%s\n' "$inputs" >"$stamp"
 	say "kernel[$variant]: $(kernel_image "$variant")"
 }
