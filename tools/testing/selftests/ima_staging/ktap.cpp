@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "ktap.h"
 
+#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <functional>
@@ -230,8 +231,14 @@ int run(int argc, char **argv)
 	for (std::size_t i = 0; i < selected.size(); i++) {
 		std::string number = std::to_string(i + 1);
 		std::string skip_reason;
+		auto start = std::chrono::steady_clock::now();
+		Outcome outcome = run_test(selected[i], skip_reason);
+		auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+			std::chrono::steady_clock::now() - start);
 
-		switch (run_test(selected[i], skip_reason)) {
+		/* Where a suite's time goes. */
+		print_line(str("# ", selected[i].name, " took ", took.count(), " ms"));
+		switch (outcome) {
 		case Outcome::pass:
 			passed++;
 			print_line("ok " + number + " " + selected[i].name);
