@@ -593,9 +593,13 @@ int main(int argc, char **argv)
 {
 	std::vector<char *> args(argv, argv + argc + 1);
 
+	if (take_flag_option(args, "--no-memory-figures"))
+		leave_memory_figures_out();
 	if (!take_number_options(args, {{"--reader-rounds", &reader_rounds()}}) ||
 	    reader_rounds() == 0) {
-		std::fprintf(stderr, "usage: %s [--reader-rounds N] [-t TEST]... [-l]\n", argv[0]);
+		std::fprintf(stderr,
+			     "usage: %s [--reader-rounds N] [--no-memory-figures] [-t TEST]... [-l]\n",
+			     argv[0]);
 		return 2;
 	}
 	return ktap::run(static_cast<int>(args.size() - 1), args.data());

@@ -25,6 +25,7 @@
 #include "lib/ima.h"
 #include "lib/memory.h"
 #include "lib/readers.h"
+#include "lib/options.h"
 #include "lib/require.h"
 #include "lib/staging.h"
 
@@ -1099,5 +1100,9 @@ KTAP_TEST(invariant_holds_at_the_end)
 
 int main(int argc, char **argv)
 {
-	return ktap::run(argc, argv);
+	std::vector<char *> args(argv, argv + argc + 1);
+
+	if (take_flag_option(args, "--no-memory-figures"))
+		leave_memory_figures_out();
+	return ktap::run(static_cast<int>(args.size() - 1), args.data());
 }

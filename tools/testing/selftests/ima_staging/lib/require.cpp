@@ -17,8 +17,21 @@ void require_staging()
 		ktap::skip(missing);
 }
 
+namespace {
+
+bool memory_figures_left_out = false;
+
+} // namespace
+
+void leave_memory_figures_out()
+{
+	memory_figures_left_out = true;
+}
+
 void require_memory_figures()
 {
+	if (memory_figures_left_out)
+		ktap::skip("--no-memory-figures: the full tier's suites of this program measure it");
 	if (KernelConfig::from_proc().is_builtin("CONFIG_KASAN"))
 		ktap::skip("KASAN keeps freed memory in quarantine");
 }
