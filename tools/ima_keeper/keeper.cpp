@@ -126,10 +126,17 @@ Keeper::Keeper(std::string store_dir, Flavor flavor) : dir_(std::move(store_dir)
 	if (!keeper_lock_)
 		throw KeeperError("another keeper is running on the store " + dir_ + " (" +
 				  keeper_lock_path(dir_) + " is locked): not starting a second one");
-	StoreLock lock(transaction_lock_path(dir_), StoreLock::Kind::exclusive);
-	for (const std::string &done : prepare_store_root(dir_))
-		say("store: " + done);
-	open_current_log();
+	{
+		StoreLock lock(transaction_lock_path(dir_), StoreLock::Kind::exclusive);
+		for (const std::string &done : prepare_store_root(dir_))
+			say("store: " + done);
+		open_current_log();
+		if (std::optional<ima::HashAlgo> bank = decision_bank()) {
+			store_->keep_replays(*bank);
+			say_store_notes(*store_);
+		}
+	}
+	/* Readers need not wait for it: only this keeper changes the store. */
 	check_log_against_pcr();
 }
 
@@ -137,9 +144,8 @@ Keeper::Keeper(std::string store_dir, Flavor flavor) : dir_(std::move(store_dir)
  * The current log followed by the kernel's lists replays to PCR 10 (with
  * or without a pending group, which the next transaction settles), or
  * records were deleted that the store does not hold, or it lost some: said
- * at every start, never a reason to stop saving what the kernel holds.
- * With a TPM, keeps PCR 10 after each group (replays.h), so that this and
- * every later decision by PCR 10 reads no group.
+ * at every start, never a reason to stop saving what the kernel holds, so
+ * that whatever keeps the check from being made is only said too.
  */
 void Keeper::check_log_against_pcr()
 {
@@ -147,25 +153,16 @@ void Keeper::check_log_against_pcr()
 
 	if (!bank)
 		return;
-	store_->keep_replays(*bank);
-	say_store_notes(*store_);
-	std::string bank_name(ima::hash_name(*bank));
-	std::size_t groups = store_->groups().size();
 	try {
-		std::vector<ima::PcrReplay> candidates;
-		if (store_->pending_group())
-			candidates.push_back(store_->replay_after(groups - 1, *bank));
-		candidates.push_back(store_->replay_after(groups, *bank));
-		if (!candidate_matching_pcr(candidates, *bank))
+		if (!candidate_matching_pcr(log_candidates(*store_, *bank), *bank))
 			say("the log " + log_->path + " followed by the kernel's lists does not "
-			    "replay to PCR 10 (" + bank_name + "): the kernel deleted records the "
-			    "store does not hold, or the store lost some; saving goes on, and the "
-			    "full log will not verify (ima-keeper verify)");
-	} catch (const PcrUndecided &error) {
+			    "replay to PCR 10 (" + std::string(ima::hash_name(*bank)) + "): the "
+			    "kernel deleted records the store does not hold, or the store lost "
+			    "some; saving goes on, and the full log will not verify (ima-keeper "
+			    "verify)");
+	} catch (const std::exception &error) {
 		say("could not check the log " + log_->path + " against PCR 10 now: " +
 		    error.what());
-	} catch (const StoreCorrupted &error) {
-		say("could not check the log " + log_->path + " against PCR 10: " + error.what());
 	}
 }
 
@@ -240,7 +237,7 @@ std::uint64_t Keeper::transaction(bool save_current)
 		throw StoreBusy("readers hold the store's lock (" + dir_ + " open in " +
 				open_file_holders(dir_) + ")");
 	StoreNotes notes(store_);
-	/* Replaying the log takes a while: not while the files are held. */
+	/* PCR 10 before and after the pending group: not while the files are held. */
 	std::optional<PendingDecision> pending;
 	if (store_->pending_group())
 		pending.emplace(*store_);
@@ -332,7 +329,7 @@ std::uint64_t Keeper::reconcile(Writers &writers, const std::optional<PendingDec
 		 * a failed fsync may have left in the page cache only (a disk
 		 * that failed one fsync may report the next one as done).
 		 */
-		if (!staged.empty() && staged == decision->group_bytes()) {
+		if (!staged.empty() && decision->is_group(staged)) {
 			store_->roll_back();
 			say("reconcile: " + group_summary(*pending) +
 			    " was saved but is still staged: saving it again");

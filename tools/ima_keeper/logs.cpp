@@ -67,22 +67,6 @@ bool has_single_log_layout(const std::string &root)
 	return false;
 }
 
-/*
- * What PCR 10 may hold before the kernel's lists, in @bank: the log without
- * its pending group if it has one, then the whole log. From the replays
- * file (replays.h): no group is read unless its slot is missing.
- */
-std::vector<ima::PcrReplay> log_candidates(const Store &log, ima::HashAlgo bank)
-{
-	std::vector<ima::PcrReplay> candidates;
-	std::size_t groups = log.groups().size();
-
-	if (log.pending_group())
-		candidates.push_back(log.replay_after(groups - 1, bank));
-	candidates.push_back(log.replay_after(groups, bank));
-	return candidates;
-}
-
 /* The first record of the kernel's lists, as a cold boot begins them. */
 bool kernel_lists_begin_with_boot_aggregate()
 {
@@ -233,20 +217,38 @@ CurrentLog find_current_log(const std::vector<LogDir> &logs, const std::string &
 	return {logs.back(), true, ""};
 }
 
+std::vector<ima::PcrReplay> log_candidates(const Store &log, ima::HashAlgo bank)
+{
+	std::vector<ima::PcrReplay> candidates;
+	std::size_t groups = log.groups().size();
+
+	if (log.pending_group())
+		candidates.push_back(log.replay_after(groups - 1, bank));
+	candidates.push_back(log.replay_after(groups, bank));
+	return candidates;
+}
+
 PendingDecision::PendingDecision(const Store &log) : bank_(decision_bank())
 {
 	std::optional<Group> pending = log.pending_group();
 
 	if (!pending)
 		throw std::logic_error("no pending group in " + log.dir());
-	log.read_group(*pending, pending_bytes_);
+	group_ = *pending;
 	if (bank_)
 		candidates_ = log_candidates(log, *bank_);
 }
 
+bool PendingDecision::is_group(ima::ByteView bytes) const
+{
+	return bytes.size() == group_.length &&
+	       ima::hash(ima::HashAlgo::sha256, bytes) == group_.sha256;
+}
+
 PendingFate PendingDecision::decide(const Bytes &kernel) const
 {
-	bool begins_with_group = ima::starts_with(kernel, pending_bytes_);
+	bool begins_with_group = kernel.size() >= group_.length &&
+				 is_group(ima::ByteView(kernel).first(group_.length));
 
 	if (bank_) {
 		std::string bank(ima::hash_name(*bank_));

@@ -89,21 +89,30 @@ struct PendingFate {
 class PendingDecision {
 public:
 	/*
-	 * Reads the pending group, and PCR 10 before and after it from the
-	 * replays file (replays.h); replays groups only where it has no slot.
+	 * PCR 10 before and after the pending group, from the replays file
+	 * (replays.h); replays groups only where it has no slot. The group
+	 * itself is never read: the kernel's bytes are checked against its
+	 * length and sha256 in the journal, so that a group whose pages a
+	 * failed fsync lost is still settled.
 	 */
 	explicit PendingDecision(const Store &log);
 
 	/* @kernel: the kernel's lists (read_kernel_lists()). Throws PcrUndecided. */
 	PendingFate decide(const ima::Bytes &kernel) const;
-	/* The pending group's bytes, read (and checked) once. */
-	const ima::Bytes &group_bytes() const { return pending_bytes_; }
+	/* Whether @bytes are the pending group's, by its length and sha256. */
+	bool is_group(ima::ByteView bytes) const;
 
 private:
-	ima::Bytes pending_bytes_;
+	Group group_;
 	std::optional<ima::HashAlgo> bank_;
 	std::vector<ima::PcrReplay> candidates_;
 };
+
+/*
+ * What PCR 10 may hold before the kernel's lists, in @bank: the log without
+ * its pending group if it has one, then the whole log (Store::replay_after()).
+ */
+std::vector<ima::PcrReplay> log_candidates(const Store &log, ima::HashAlgo bank);
 
 /* The lock every reader holds shared, and the keeper exclusive while it moves records. */
 std::string transaction_lock_path(const std::string &root);

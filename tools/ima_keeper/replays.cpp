@@ -2,7 +2,6 @@
 #include "replays.h"
 
 #include <algorithm>
-#include <cstring>
 
 namespace keeper {
 
@@ -10,7 +9,6 @@ namespace {
 
 constexpr char kMagic[] = "IMAR";
 constexpr std::uint32_t kVersion = 1;
-constexpr std::size_t kBankNameSize = 8;
 constexpr std::size_t kSha256Size = 32;
 constexpr std::size_t kValueSize = 32;
 constexpr std::size_t kChecksumAt = 72;

@@ -3,9 +3,11 @@
  * PCR 10 after each group of a log (store.h), so that the decisions a
  * keeper or a reader makes by PCR 10 (logs.h: did a kexec continue the
  * log, did the kernel delete a pending group, does the log followed by the
- * kernel's lists replay to PCR 10) never re-read the log's groups: one
- * damaged old group stops none of them, and none takes longer as the log
- * grows.
+ * kernel's lists replay to PCR 10) read the one or two slots they need
+ * instead of every group of the log: an old group damaged after its slot
+ * was written stops none of them. (A damaged group whose slot was never
+ * written, in a log older than the file, cannot be replayed past: the
+ * decisions that need it fail as before.)
  *
  * The file pcr10_replays next to the journal (integers little-endian):
  *
@@ -25,8 +27,8 @@
  * reason to refuse anything. A slot that does not check out (checksum,
  * group number, sha256, bank) is passed over for the last one before it
  * that does, and the groups after that one are replayed. A keeper opening
- * the log to write makes the file hold a slot for every committed group
- * (replaying only the groups whose slots are missing or do not check out),
+ * the log to write writes the slots that are missing or do not check out
+ * (replaying only their groups) and cuts slots past the committed groups,
  * and writes the next one with each group it saves.
  */
 #pragma once

@@ -4,7 +4,8 @@
  * kexec soft reboots that continued it) moved out of the kernel, on disk.
  * The store directory holds one such log per cold boot (logs.h).
  *
- * A log is a directory with three files (older keepers wrote the first two):
+ * A log is a directory with four files (older keepers wrote the first two,
+ * or three):
  *
  *	binary_runtime_measurements	the saved records, group after group,
  *					in the kernel's binary format of the
@@ -13,6 +14,8 @@
  *	journal				one fixed-size entry per event, appended
  *	sha256_checkpoints		where to resume the sha256 of a group
  *					from its middle (checkpoints.h)
+ *	pcr10_replays			PCR 10 after each group, with a TPM
+ *					(replays.h)
  *
  * Journal entries (kJournalEntrySize bytes, integers little-endian):
  *
@@ -61,7 +64,8 @@
  * shorter than the journal says. A group whose bytes do not match its
  * sha256 is refused to whoever reads it, and only to them: the other
  * groups are served, and saves go on after it. The checkpoints file is
- * never a reason to refuse: it is derived from the data (checkpoints.h).
+ * never a reason to refuse, nor is the replays file: they are derived from
+ * the data (checkpoints.h, replays.h).
  */
 #pragma once
 
@@ -207,6 +211,7 @@ private:
 	std::vector<std::optional<ima::Bytes>> load_replays(ima::HashAlgo bank) const;
 	void write_replays(ima::HashAlgo bank);
 	void write_replay_after_append(ima::ByteView bytes);
+	void give_up_replays(const std::string &why);
 
 	std::string dir_;
 	Mode mode_;
@@ -234,7 +239,10 @@ private:
 	std::optional<Group> rolled_back_;
 	std::vector<std::string> repairs_;
 	std::vector<std::string> notes_;
-	/* Write mode, once keep_replays() was called: PCR 10 after the last group. */
+	/*
+	 * Write mode, once keep_replays() was called: PCR 10 after the last
+	 * group, empty when a damaged group keeps it from being known.
+	 */
 	std::optional<ima::HashAlgo> replays_bank_;
 	std::optional<ima::Bytes> last_replay_;
 };

@@ -91,7 +91,7 @@ std::optional<std::uint64_t> size_if_it_begins_with(int fd, ByteView bytes)
 	    static_cast<std::uint64_t>(st.st_size) < bytes.size())
 		return std::nullopt;
 	Bytes start(bytes.size());
-	ima::read_exact_at(fd, start.data(), start.size(), 0, "the checkpoints file");
+	ima::read_exact_at(fd, start.data(), start.size(), 0, "a derived file of the store");
 	if (!std::ranges::equal(start, bytes))
 		return std::nullopt;
 	return static_cast<std::uint64_t>(st.st_size);
