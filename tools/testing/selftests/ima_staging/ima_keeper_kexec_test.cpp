@@ -70,13 +70,29 @@ std::string check_after_soft_reboot()
 	std::string problems = exit_problem(log, 0, "log") +
 			       exit_problem(ascii, 0, "log --format ascii");
 
-	if (!ascii.out_text().starts_with(ascii_before))
-		problems += "the ascii full log does not start with the one before the soft reboot; ";
-	if (!starts_with(log.out, before))
-		problems += "the full log does not start with the one before the soft reboot; ";
-	else if (file_names(parse_binary_list(ByteView(log.out).subspan(before.size()), 20)) !=
-		 std::vector<std::string>{"boot_aggregate"})
-		problems += "the full log goes on with more than the new boot aggregate; ";
+	/* The kernel's last record, as it shows it: the new boot aggregate. */
+	KernelLists kernel = read_kernel_lists();
+	const std::size_t records = kernel.binary_bounds.size() - 1;
+	if (records == 0) {
+		problems += "the kernel holds no record after the soft reboot; ";
+	} else {
+		Bytes binary = before;
+		binary.insert(binary.end(),
+			      kernel.binary.begin() +
+				      static_cast<std::ptrdiff_t>(kernel.binary_bounds[records - 1]),
+			      kernel.binary.end());
+		const std::string text =
+			ascii_before + kernel.ascii.substr(kernel.ascii_bounds[records - 1]);
+		if (file_names(parse_binary_list(ByteView(binary).subspan(before.size()), 20)) !=
+		    std::vector<std::string>{"boot_aggregate"})
+			problems += "the kernel's last record is not the new boot aggregate; ";
+		if (log.out != binary)
+			problems += "the full log is not the one before the soft reboot followed by "
+				    "the kernel's new boot aggregate; ";
+		if (ascii.out_text() != text)
+			problems += "the ascii full log is not the one before the soft reboot "
+				    "followed by the kernel's line of the new boot aggregate; ";
+	}
 	model().start_from(log.out, ascii.out_text());
 	ktap::note(parse_binary_list(log.out, 20).size(), " records in the full log, ",
 		   read_measurement_count(), " in the kernel after the soft reboot");
@@ -152,6 +168,8 @@ void after_interrupted_prompt_save()
 	problems += exit_problem(save, 0, "save");
 	if (save.err.find("rolled it back") == std::string::npos)
 		problems += "the keeper did not roll back its pending group: " + save.err + "; ";
+	if (save.err.find("does not replay to PCR 10") != std::string::npos)
+		problems += "the keeper says the log does not replay to PCR 10: " + save.err + "; ";
 	if (read_measurement_count() != 0)
 		problems += "records left in the kernel after the save; ";
 	problems += check_full_log();

@@ -111,6 +111,8 @@ int BackgroundKeeper::stop()
 	return child_->wait();
 }
 
+namespace {
+
 /* Where each line of @text begins, then its end. */
 std::vector<std::size_t> line_bounds(std::string_view text)
 {
@@ -123,8 +125,6 @@ std::vector<std::size_t> line_bounds(std::string_view text)
 		throw std::runtime_error("the ascii list ends inside a line");
 	return bounds;
 }
-
-namespace {
 
 /*
  * @read(), again while a keeper holds the lists to stage or delete (EBUSY),
@@ -155,9 +155,11 @@ KernelLists read_kernel_lists()
 		lists.ascii = read_when_not_busy([] {
 			return read_text_file(ima_path(list_file_name(ListFormat::ascii, "sha1")));
 		});
+		/* Read again: unchanged, nothing came or went between the two reads. */
+		Bytes again = read_when_not_busy([] { return read_binary_list_bytes("sha1"); });
 		lists.binary_bounds = sha1_record_bounds(lists.binary);
 		lists.ascii_bounds = line_bounds(lists.ascii);
-		if (lists.binary_bounds.size() == lists.ascii_bounds.size())
+		if (again == lists.binary && lists.binary_bounds.size() == lists.ascii_bounds.size())
 			return lists;
 	}
 	throw std::runtime_error("the kernel's binary and ascii lists never showed the same "
@@ -206,7 +208,8 @@ void LogModel::take_from_kernel(const std::vector<std::string> &names, bool whil
 		bool match = true;
 
 		for (std::size_t i = 0; i < count && match; i++)
-			match = name_of(records[shown - count + i]) == names[names.size() - count + i];
+			match = name_of(records[shown - count + i]) ==
+				names[names.size() - count + i];
 		if (match) {
 			taken = count;
 			break;
@@ -221,8 +224,10 @@ void LogModel::take_from_kernel(const std::vector<std::string> &names, bool whil
 		if (i >= names.size() - taken) {
 			std::size_t record = shown - (names.size() - i);
 
-			expected.binary.assign(lists.binary.begin() + lists.binary_bounds[record],
-					       lists.binary.begin() + lists.binary_bounds[record + 1]);
+			auto binary = lists.binary.begin();
+
+			expected.binary.assign(binary + lists.binary_bounds[record],
+					       binary + lists.binary_bounds[record + 1]);
 			expected.ascii = lists.ascii.substr(lists.ascii_bounds[record],
 							    lists.ascii_bounds[record + 1] -
 								    lists.ascii_bounds[record]);
@@ -294,7 +299,8 @@ std::string LogModel::check(const Bytes &full_log, const std::string &full_ascii
 		problems += "the full log does not start with the " + std::to_string(had) +
 			    " records it had before; ";
 	else
-		added = binary_record_bounds(ByteView(full_log).subspan(log_.size()), kSha1DigestSize);
+		added = binary_record_bounds(ByteView(full_log).subspan(log_.size()),
+					     kSha1DigestSize);
 	if (!full_ascii.starts_with(ascii_))
 		problems += "the ascii full log does not start with the " + std::to_string(had) +
 			    " lines it had before; ";
@@ -303,8 +309,8 @@ std::string LogModel::check(const Bytes &full_log, const std::string &full_ascii
 	if (problems.empty() && (added.size() != expected_.size() + 1 ||
 				 lines.size() != expected_.size() + 1))
 		problems += "the full log added " + std::to_string(added.size() - 1) +
-			    " records and " + std::to_string(lines.size() - 1) + " ascii lines, the "
-			    "model " + std::to_string(expected_.size()) + " (lost or duplicated "
+			    " records and " + std::to_string(lines.size() - 1) +
+			    " ascii lines, the model " + std::to_string(expected_.size()) + " (lost or duplicated "
 			    "records); ";
 	const bool comparable = problems.empty();
 	Bytes log = log_;
@@ -326,6 +332,15 @@ std::string LogModel::check(const Bytes &full_log, const std::string &full_ascii
 			expected.binary.assign(shown.begin(), shown.end());
 			expected.ascii = full_ascii.substr(ascii_.size() + lines[i],
 							   lines[i + 1] - lines[i]);
+			/* Its ascii line at least begins as the binary record says. */
+			const Record record = parse_sha1_list(shown).front();
+			const std::string pcr = (record.pcr < 10 ? " " : "") +
+						std::to_string(record.pcr);
+			if (!expected.ascii.starts_with(pcr + " " + to_hex(record.template_digest) +
+							" " + record.template_name + " ") ||
+			    expected.ascii.find(" " + expected.file_name) == std::string::npos)
+				problems += "the ascii line of record " + std::to_string(had + i) +
+					    " does not show its binary record: " + expected.ascii;
 			by_name_++;
 		}
 		append(log, expected.binary);
@@ -366,7 +381,8 @@ std::string full_log_problems(const std::string &store, LogModel &model)
 {
 	KeeperRun log = run_keeper(store, {"log"});
 	KeeperRun ascii = run_keeper(store, {"log", "--format", "ascii"});
-	std::string problems = exit_problem(log, 0, "log") + exit_problem(ascii, 0, "log --format ascii");
+	std::string problems = exit_problem(log, 0, "log") +
+			       exit_problem(ascii, 0, "log --format ascii");
 
 	problems += model.check(log.out, ascii.out_text());
 	KeeperRun verify = run_keeper(store, {"verify"});

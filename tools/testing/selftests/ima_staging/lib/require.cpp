@@ -31,7 +31,8 @@ void leave_memory_figures_out()
 void require_memory_figures()
 {
 	if (memory_figures_left_out)
-		ktap::skip("--no-memory-figures: the full tier's suites of this program measure it");
+		ktap::skip("--no-memory-figures: the full tier's suites of this program "
+			   "measure it");
 	if (KernelConfig::from_proc().is_builtin("CONFIG_KASAN"))
 		ktap::skip("KASAN keeps freed memory in quarantine");
 }
