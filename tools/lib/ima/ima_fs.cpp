@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <fcntl.h>
 #include <stdexcept>
 #include <time.h>
@@ -70,9 +71,24 @@ std::vector<Record> read_ascii_list(std::string_view algo, bool staged)
 	return parse_ascii_list(read_text_file(path));
 }
 
+/*
+ * A number file of securityfs, in one read() from offset 0: the kernel
+ * formats the number anew for each read(), so a second read() (to find
+ * the end of the file) may continue from a number that changed meanwhile,
+ * "9\n" then "\n" of "10\n".
+ */
 static unsigned long read_number_file(const std::string &path)
 {
-	std::string text = read_text_file(path);
+	UniqueFd fd = open_or_throw(path, O_RDONLY);
+	char buffer[64];
+	ssize_t got;
+
+	do {
+		got = ::read(fd.get(), buffer, sizeof(buffer));
+	} while (got < 0 && errno == EINTR);
+	if (got < 0)
+		throw_errno("read " + path);
+	std::string text(buffer, static_cast<std::size_t>(got));
 	std::size_t used = 0;
 	unsigned long value = 0;
 
