@@ -371,9 +371,7 @@ KTAP_TEST(log_from_any_record_equals_the_never_deleted_list)
 	const Bytes &log = model().log();
 	const std::string &ascii = model().ascii();
 	const std::vector<std::size_t> bounds = sha1_record_bounds(log);
-	std::vector<std::size_t> lines = {0};
-	for (std::size_t at = ascii.find('\n'); at != std::string::npos; at = ascii.find('\n', at + 1))
-		lines.push_back(at + 1);
+	const std::vector<std::size_t> lines = line_bounds(ascii);
 	std::size_t total = bounds.size() - 1;
 	ASSERT_EQ(lines.size(), bounds.size());
 	for (std::size_t from : {std::size_t(0), std::size_t(1), total / 2, total - 7, total - 6,
@@ -613,10 +611,9 @@ KTAP_TEST(log_from_k_checks_the_group_from_the_checkpoint_before_k)
 	EXPECT_EQ(text.exit_code, 0);
 	/* Line for line the ascii log from the start (the kernel never showed these records). */
 	const std::string all = run_keeper(store, {"log", "--format", "ascii"}).out_text();
-	std::size_t at = 0;
-	for (std::size_t line = 0; line <= last && at != std::string::npos; line++)
-		at = all.find('\n', at) + 1;
-	EXPECT_EQ(text.out_text(), all.substr(at));
+	const std::vector<std::size_t> all_lines = line_bounds(all);
+	ASSERT_GT(all_lines.size(), last + 1);
+	EXPECT_EQ(text.out_text(), all.substr(all_lines[last + 1]));
 
 	const Bytes saved_checkpoints = read_file(checkpoints);
 	std::size_t last_slot = kCheckpointsHeader + (first.size() - 1) * kCheckpointSlot;
@@ -1564,16 +1561,6 @@ private:
 	bool damaged_ = true;
 };
 
-/* Where the record @record begins in @ascii, the ascii list. */
-std::size_t ascii_offset_of_record(const std::string &ascii, std::size_t record)
-{
-	std::size_t at = 0;
-
-	for (std::size_t i = 0; i < record; i++)
-		at = ascii.find('\n', at) + 1;
-	return at;
-}
-
 /*
  * A byte of an old group damaged (a bad sector): the keeper goes on
  * saving; the view serves every byte but the group's, where reads fail
@@ -1599,8 +1586,10 @@ KTAP_TEST(a_damaged_group_is_refused_only_to_its_readers)
 	model().measure(1);
 	const Bytes binary = run_keeper(kStore, {"log"}).out;
 	const std::string ascii = run_keeper(kStore, {"log", "--format", "ascii"}).out_text();
-	const std::size_t ascii_start = ascii_offset_of_record(ascii, first_record);
-	const std::size_t ascii_end = ascii_offset_of_record(ascii, first_record + records);
+	const std::vector<std::size_t> lines = line_bounds(ascii);
+	ASSERT_GT(lines.size(), first_record + records);
+	const std::size_t ascii_start = lines[first_record];
+	const std::size_t ascii_end = lines[first_record + records];
 	ASSERT_TRUE(end > start && binary.size() > end && ascii.size() > ascii_end);
 	ktap::note("the damaged group: records ", first_record, " to ", first_record + records,
 		   ", bytes ", start, " to ", end, " (", groups_before, " before it)");

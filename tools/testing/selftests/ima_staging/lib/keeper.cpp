@@ -111,9 +111,6 @@ int BackgroundKeeper::stop()
 	return child_->wait();
 }
 
-namespace {
-
-/* Where each line of @text begins, then its end. */
 std::vector<std::size_t> line_bounds(std::string_view text)
 {
 	std::vector<std::size_t> bounds = {0};
@@ -125,6 +122,8 @@ std::vector<std::size_t> line_bounds(std::string_view text)
 		throw std::runtime_error("the ascii list ends inside a line");
 	return bounds;
 }
+
+namespace {
 
 /*
  * @read(), again while a keeper holds the lists to stage or delete (EBUSY),
@@ -236,22 +235,28 @@ void LogModel::take_from_kernel(const std::vector<std::string> &names, bool whil
 	}
 }
 
-void LogModel::measure(int count)
+namespace {
+
+/* create_measurement() @count times: the files, in order. */
+std::vector<std::string> create_measurements(int count)
 {
 	std::vector<std::string> names;
 
 	for (int i = 0; i < count; i++)
 		names.push_back(create_measurement());
-	take_from_kernel(names, false);
+	return names;
+}
+
+} // namespace
+
+void LogModel::measure(int count)
+{
+	take_from_kernel(create_measurements(count), false);
 }
 
 void LogModel::measure_while_saving(int count)
 {
-	std::vector<std::string> names;
-
-	for (int i = 0; i < count; i++)
-		names.push_back(create_measurement());
-	take_from_kernel(names, true);
+	take_from_kernel(create_measurements(count), true);
 }
 
 void LogModel::expect(const std::string &path)

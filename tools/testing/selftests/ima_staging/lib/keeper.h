@@ -161,6 +161,13 @@ struct KernelLists {
 };
 KernelLists read_kernel_lists();
 
+/*
+ * Where each line of @text, an ascii list, begins, then its end: record k
+ * of the list is bytes [bounds[k], bounds[k + 1]). Throws if the text
+ * ends inside a line.
+ */
+std::vector<std::size_t> line_bounds(std::string_view text);
+
 /* Waits until @done() holds, looking every 50 ms; false after @timeout. */
 bool eventually(const std::function<bool()> &done, std::chrono::seconds timeout);
 
