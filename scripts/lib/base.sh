@@ -247,7 +247,7 @@ src_prepare_tree() {
 	fi
 	log=$(new_log src)
 	say "base: creating the build source tree $SRC"
-	rm -rf "$CACHE/src" "$CACHE/build" "$CACHE/gates"
+	rm -rf "$CACHE/src" "$CACHE/build" "$CACHE/gates" "$CACHE/bisect"
 	mkdir -p "$CACHE/src"
 	run_logged "$log" cp -a "$PRISTINE" "$SRC"
 	: >"$OVERLAY_LIST"

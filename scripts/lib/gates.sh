@@ -307,62 +307,106 @@ gate_checkpatch() {
 	fi
 }
 
-# series_tree_to_src COMMIT PATH...: the paths in $SRC as the series has
-# them after COMMIT (only changed files are rewritten).
-series_tree_to_src() {
-	local c=$1 tmp path
-	local -a present
+# gate-bisect builds in a source tree and build directory of its own, so
+# that guests go on booting the test kernel meanwhile. Both sit at the same
+# relative place as the test kernel's ($CACHE/src/linux, $CACHE/build/test):
+# with CCACHE_BASEDIR=$CACHE the compiler sees the same relative paths, and
+# a first build of it takes its objects from the test kernel's.
+BISECT="$CACHE/bisect"
+BISECT_SRC="$BISECT/src/linux"
+BISECT_OUT="$BISECT/build/test"
+
+# bisect_tree: $BISECT_SRC, a copy of $SRC made with hard links (every
+# write to either tree replaces a file, never changes one in place); made
+# anew when the base tree changed.
+bisect_tree() {
+	local stamp="$BISECT/src/.version"
+	if [[ -d "$BISECT_SRC" && "$(cat "$stamp" 2>/dev/null)" == "$(cat "$CACHE/src/.version")" ]]; then
+		return 0
+	fi
+	rm -rf "$BISECT/src" "$BISECT/build"
+	mkdir -p "$BISECT/src"
+	cp -al "$SRC" "$BISECT_SRC"
+	cp "$CACHE/src/.version" "$stamp"
+}
+
+# bisect_states DIR: apply the series and write each patch's state of the
+# kernel files it touches (not tools/) to DIR/1, DIR/2, ... (a file a
+# patch's tree does not have is absent), its subject to DIR/N.subject, the
+# paths to DIR/paths and the number of patches to DIR/count; or, when the
+# series does not apply, why to DIR/error.
+bisect_states() {
+	local dir=$1 c i=0
+	local -a paths present
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	if ! series_apply; then
+		printf '%s\n' "${SERIES_ERROR[@]}" >"$dir/error"
+		return 0
+	fi
+	series_git diff --name-only base HEAD | grep -v '^tools/' >"$dir/paths"
+	mapfile -t paths <"$dir/paths"
+	while read -r c; do
+		i=$((i + 1))
+		mkdir -p "$dir/$i"
+		mapfile -t present < <(series_git ls-tree -r --name-only "$c" -- "${paths[@]}")
+		series_git archive "$c" -- "${present[@]}" | tar -x -C "$dir/$i"
+		series_git log -1 --format=%s "$c" >"$dir/$i.subject"
+	done < <(series_commits)
+	echo "$i" >"$dir/count"
+}
+
+# bisect_tree_to STATE PATH...: PATH... in $BISECT_SRC as STATE has them
+# (only changed files are rewritten, so make rebuilds only what they touch).
+bisect_tree_to() {
+	local state=$1 path
 	shift
-	tmp="$GATES/bisect-tree"
-	rm -rf "$tmp"
-	mkdir -p "$tmp"
-	mapfile -t present < <(series_git ls-tree -r --name-only "$c" -- "$@")
-	series_git archive "$c" -- "${present[@]}" | tar -x -C "$tmp"
 	for path in "$@"; do
-		if [[ -f "$tmp/$path" ]]; then
-			install_if_changed "$tmp/$path" "$SRC/$path" || true
+		if [[ -f "$state/$path" ]]; then
+			install_if_changed "$state/$path" "$BISECT_SRC/$path" || true
 		else
-			rm -f "$SRC/$path"
+			rm -f "$BISECT_SRC/$path"
 		fi
 	done
-	rm -rf "$tmp"
 }
 
 # Every patch of the series compiles: the kernel files the series touches
-# (not tools/: the guest's programs stay built) are set in $SRC to their
-# state after each patch in turn, and
-# security/integrity/ima/ is built with W=1 in the test kernel's build
-# directory; a compiler warning fails the patch too.  At the patch that
-# adds the KUnit tests, the test kernel is linked and booted, and its
-# KUnit results count as a suite of their own.  Then $SRC is brought back
-# to the project's files and the whole test kernel is built (and linked)
-# from them, the last patch's state when the series is right (the "kunit"
-# suite runs the tests on it).
+# (not tools/) are set in the gate's own tree to their state after each
+# patch in turn, and security/integrity/ima/ is built with W=1 and the test
+# kernel's configuration; a compiler warning fails the patch too. At the
+# patch that adds the KUnit tests, that kernel is linked and booted, and its
+# KUnit results count as a suite of their own. The test kernel, which the
+# guests boot, is never touched.
 gate_bisect() {
-	local name=$1 log c subject i=0 out config failed='' kunit_at='' fails
-	local -a paths
-	if ! series_apply; then
-		gate_fail "$name" "${SERIES_ERROR[@]}"
+	local name=$1 log lock subject i n failed='' kunit_at='' fails states
+	local -a paths errors
+	log=$(new_log gate-bisect)
+	states="$BISECT/states"
+	mkdir -p "$BISECT"
+	exec {lock}>"$BISECT/.lock"
+	flock "$lock"
+	# The series repository is shared with gate-series and gate-checkpatch:
+	# it is held only while the patches' states are taken from it.
+	series_locked bisect_states "$states"
+	if [[ -f "$states/error" ]]; then
+		exec {lock}>&-
+		mapfile -t errors <"$states/error"
+		gate_fail "$name" "${errors[@]}"
 		return 0
 	fi
-	log=$(new_log gate-bisect)
-	out=$(kernel_dir test)
-	config="$GATES/bisect-test.config"
-	mapfile -t paths < <(series_git diff --name-only base HEAD | grep -v '^tools/')
-	lock_cache
-	cp "$out/.config" "$config"
-	# The test kernel's build directory holds each patch's state from now on.
-	rm -f "$out.built-inputs"
-	while read -r c; do
-		i=$((i + 1))
-		subject=$(series_git log -1 --format=%s "$c")
+	mapfile -t paths <"$states/paths"
+	n=$(cat "$states/count")
+	bisect_tree
+	mkdir -p "$BISECT_OUT"
+	for ((i = 1; i <= n; i++)); do
+		subject=$(cat "$states/$i.subject")
 		say "$name: patch $i: $subject"
-		series_tree_to_src "$c" "${paths[@]}"
-		cp "$config" "$out/.config"
-		rm -f "$out/security/integrity/ima/"*.o
+		bisect_tree_to "$states/$i" "${paths[@]}"
+		cp "$(kernel_dir test)/.config" "$BISECT_OUT/.config"
+		rm -f "$BISECT_OUT/security/integrity/ima/"*.o
 		echo "=== patch $i: $subject" >>"$log"
-		if ! kmake "$SRC" "$out" olddefconfig >>"$log" 2>&1 ||
-			! kmake "$SRC" "$out" -j"$(nproc)" W=1 security/integrity/ima/ \
+		if ! kmake "$BISECT_SRC" "$BISECT_OUT" olddefconfig >>"$log" 2>&1 ||
+			! kmake "$BISECT_SRC" "$BISECT_OUT" -j"$(nproc)" W=1 security/integrity/ima/ \
 				>"$log.patch" 2>&1; then
 			cat "$log.patch" >>"$log"
 			failed="patch $i does not build: $subject"
@@ -373,38 +417,31 @@ gate_bisect() {
 			failed="patch $i builds with warnings: $subject"
 			break
 		fi
-		if [[ -z "$kunit_at" && -f "$SRC/$KUNIT_TEST_REL" ]]; then
+		if [[ -z "$kunit_at" && -f "$BISECT_SRC/$KUNIT_TEST_REL" ]]; then
 			kunit_at=$i
-			say "$name: patch $i adds the KUnit tests: linking the test kernel to run them"
-			if ! kmake "$SRC" "$out" -j"$(nproc)" bzImage >>"$log" 2>&1; then
-				failed="patch $i: the test kernel does not link: $subject"
+			say "$name: patch $i adds the KUnit tests: linking its kernel to run them"
+			if ! kmake "$BISECT_SRC" "$BISECT_OUT" -j"$(nproc)" bzImage >>"$log" 2>&1; then
+				failed="patch $i: the kernel does not link: $subject"
 				break
 			fi
 			fails=$TOTAL_FAIL
-			run_kunit_suite "$name-kunit-patch$i" test "$DEFAULT_TIMEOUT" ""
+			VM_KERNEL="$BISECT_OUT/arch/x86/boot/bzImage" \
+				run_kunit_suite "$name-kunit-patch$i" test "$DEFAULT_TIMEOUT" ""
 			if ((TOTAL_FAIL > fails)); then
 				failed="patch $i: its KUnit tests fail: $subject"
 				break
 			fi
 		fi
-	done < <(series_commits)
+	done
 	rm -f "$log.patch"
-	say "$name: the test kernel from the project's files"
-	cp "$config" "$out/.config"
-	src_apply_overlay >/dev/null
-	run_logged "$log" kmake "$SRC" "$out" -j"$(nproc)" bzImage
-	# Relinked: the guest image carries the kernel that kexec boots.
-	if [[ -f "$(guest_image test)" ]]; then
-		guest_build test
-	fi
-	unlock_cache
+	exec {lock}>&-
 	if [[ -n "$failed" ]]; then
 		gate_fail "$name" "$failed" \
 			"$(grep -E ': (fatal )?error: |: warning: ' "$log" | head -n 10)" "log: $log"
 	elif [[ -z "$kunit_at" ]]; then
 		gate_fail "$name" "no patch of the series adds $KUNIT_TEST_REL: KUnit never ran" "log: $log"
 	else
-		gate_pass "$name" "security/integrity/ima/ after each of the $i patches, KUnit at patch $kunit_at, log: $log"
+		gate_pass "$name" "security/integrity/ima/ after each of the $n patches, KUnit at patch $kunit_at, log: $log"
 	fi
 }
 
@@ -586,28 +623,27 @@ gate_newer_base() {
 	fi
 }
 
-# gate_builds_test_tree GATE: true for the gates that change the test
-# kernel's source tree and rebuild that kernel; they cannot run while
-# guests boot it or other gates read the tree. (The other gates only read
-# it: they build out of tree, in their own directories.)
-gate_builds_test_tree() {
-	[[ "$1" == bisect ]]
+# series_locked CMD...: CMD with the series repository ($SERIES_GIT) to
+# itself: the gates that apply the series take turns, also in the lanes.
+series_locked() {
+	local lock rc
+	exec {lock}>"$CACHE/series.lock"
+	flock "$lock"
+	"$@"
+	rc=$?
+	exec {lock}>&-
+	return "$rc"
 }
 
 # run_gate SUITE GATE: run one gate (program name of a "host" suite).
 run_gate() {
-	local suite=$1 gate=$2 lock
+	local suite=$1 gate=$2
 	mkdir -p "$GATES"
 	case "$gate" in
-	series | checkpatch | bisect)
-		# They apply the series in one repository ($SERIES_GIT): one at
-		# a time, also when they share the lanes.
-		exec {lock}>"$CACHE/series.lock"
-		flock "$lock"
-		"gate_$gate" "$suite"
-		exec {lock}>&-
+	series | checkpatch)
+		series_locked "gate_$gate" "$suite"
 		;;
-	shellcheck | ktap | cxx | docs | service | warnings | matrix | stock | debian_config | newer_base)
+	shellcheck | bisect | ktap | cxx | docs | service | warnings | matrix | stock | debian_config | newer_base)
 		"gate_$gate" "$suite"
 		;;
 	*) suite_broken "$suite" "unknown gate '$gate'" ;;

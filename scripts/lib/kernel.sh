@@ -5,6 +5,9 @@ KCONFIG_FRAGMENT="$REPO/Kconfig.fragment"
 VARIANT_FRAGMENTS="$SCRIPTS/kconfig"
 
 export CCACHE_DIR="$CACHE/ccache"
+# Paths under the cache are hashed relative to the build directory: trees
+# laid out alike (gate-bisect's, scripts/lib/gates.sh) share objects.
+export CCACHE_BASEDIR="$CACHE"
 KMAKE=(make -C "$SRC" ARCH=x86_64 "CC=ccache gcc" "HOSTCC=gcc")
 
 variant_fragment() {

@@ -42,6 +42,8 @@ VM_TMP=
 VM_KEEP=
 # 1 when that disk is the root file system (vm_keep_sysroot): no initramfs.
 VM_ROOT_DISK=0
+# A kernel image to boot instead of the variant's (gate-bisect's own).
+VM_KERNEL=
 
 # Stop the current boot's processes and remove its files.
 vm_stop() {
@@ -128,7 +130,7 @@ qemu_args() {
 	QEMU_ARGS=(
 		qemu-system-x86_64 -M q35 -accel "$accel" "${cpu[@]}"
 		-m "$VM_MEMORY" -smp 2 -nodefaults -no-user-config -display none -no-reboot
-		-kernel "$(kernel_image "$variant")" "${boot[@]}"
+		-kernel "${VM_KERNEL:-$(kernel_image "$variant")}" "${boot[@]}"
 		-append "$KERNEL_CMDLINE${append:+ $append}"
 		"${tpm[@]}" "${drive[@]}" "$@"
 	)
