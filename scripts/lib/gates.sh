@@ -317,17 +317,14 @@ BISECT_SRC="$BISECT/src/linux"
 BISECT_OUT="$BISECT/build/test"
 
 # bisect_tree: $BISECT_SRC, a copy of $SRC made with hard links (every
-# write to either tree replaces a file, never changes one in place); made
-# anew when the base tree changed.
+# write to either tree replaces a file, never changes one in place). A new
+# base tree removes it with $SRC (src_prepare_tree).
 bisect_tree() {
-	local stamp="$BISECT/src/.version"
-	if [[ -d "$BISECT_SRC" && "$(cat "$stamp" 2>/dev/null)" == "$(cat "$CACHE/src/.version")" ]]; then
-		return 0
-	fi
-	rm -rf "$BISECT/src" "$BISECT/build"
+	[[ -d "$BISECT_SRC" ]] && return 0
+	rm -rf "$BISECT_SRC.tmp" "$BISECT/build"
 	mkdir -p "$BISECT/src"
-	cp -al "$SRC" "$BISECT_SRC"
-	cp "$CACHE/src/.version" "$stamp"
+	cp -al "$SRC" "$BISECT_SRC.tmp"
+	mv "$BISECT_SRC.tmp" "$BISECT_SRC"
 }
 
 # bisect_states DIR: apply the series and write each patch's state of the
