@@ -372,8 +372,9 @@ bisect_tree_to() {
 # patch in turn, and security/integrity/ima/ is built with W=1 and the test
 # kernel's configuration; a compiler warning fails the patch too. At the
 # patch that adds the KUnit tests, that kernel is linked and booted, and its
-# KUnit results count as a suite of their own. The test kernel, which the
-# guests boot, is never touched.
+# KUnit results count as a suite of their own. A patch that changes only
+# tools/ leaves the tree as the patch before built it, and is not built
+# again. The test kernel, which the guests boot, is never touched.
 gate_bisect() {
 	local name=$1 log lock subject i n failed='' kunit_at='' fails states
 	local -a paths errors
@@ -397,6 +398,12 @@ gate_bisect() {
 	mkdir -p "$BISECT_OUT"
 	for ((i = 1; i <= n; i++)); do
 		subject=$(cat "$states/$i.subject")
+		if ((i > 1)) && diff -rq "$states/$((i - 1))" "$states/$i" >/dev/null; then
+			# Only tools/ changed: the same tree builds the same.
+			say "$name: patch $i changes no kernel file, patch $((i - 1))'s build stands: $subject"
+			echo "=== patch $i: $subject: no kernel file changed" >>"$log"
+			continue
+		fi
 		say "$name: patch $i: $subject"
 		bisect_tree_to "$states/$i" "${paths[@]}"
 		cp "$(kernel_dir test)/.config" "$BISECT_OUT/.config"
